@@ -32,7 +32,7 @@ from .limits import (
     MAX_STRING_LENGTH,
     Budget,
 )
-from .values import Fail, equal, is_list, is_map, is_number, to_bool, wrap_int
+from .values import Fail, equal, is_list, is_map, is_number, wrap_int
 
 __all__ = ["Context", "compile_expression", "evaluate", "parse_names"]
 
@@ -66,8 +66,19 @@ def _unescape(body: str, quote: str) -> str:
         return body
     out: list[str] = []
     i = 0
-    simple = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\",
-              "'": "'", '"': '"', "`": "`"}
+    simple = {
+        "a": "\a",
+        "b": "\b",
+        "f": "\f",
+        "n": "\n",
+        "r": "\r",
+        "t": "\t",
+        "v": "\v",
+        "\\": "\\",
+        "'": "'",
+        '"': '"',
+        "`": "`",
+    }
     while i < len(body):
         c = body[i]
         if c != "\\":
@@ -262,7 +273,7 @@ def _to_ast(tree: Tree) -> tuple[Any, ...]:
         kids = results[len(results) - count :] if count else []
         del results[len(results) - count :]
         results.append(_build(item, kids))
-    return results[0]  # type: ignore[no-any-return]
+    return results[0]
 
 
 def _depth(ast: Any) -> int:
@@ -311,9 +322,8 @@ def parse(expression: str) -> tuple[Any, ...]:
     try:
         tree = _parser().parse(expression)
     except UnexpectedCharacters as exc:
-        raise ExpressionError(
-            f"unexpected character {expression[exc.pos_in_stream]!r}", expression, exc.pos_in_stream
-        ) from None
+        where = exc.pos_in_stream or 0
+        raise ExpressionError(f"unexpected character {expression[where]!r}", expression, where) from None
     except UnexpectedToken as exc:
         token = exc.token
         if token.type == "$END":
@@ -504,7 +514,11 @@ def slice_value(obj: Any, start: Any, stop: Any) -> Any:
 
 
 def make_range(left: Any, right: Any, budget: Budget) -> list[int]:
-    if not (isinstance(left, int) and isinstance(right, int)) or isinstance(left, bool) or isinstance(right, bool):
+    if (
+        not (isinstance(left, int) and isinstance(right, int))
+        or isinstance(left, bool)
+        or isinstance(right, bool)
+    ):
         raise _mismatch("..", left, right)
     size = right - left + 1
     if size > MAX_COLLECTION_SIZE:
@@ -915,7 +929,7 @@ def run(fn: Fn, expression: str, env: Mapping[str, Any]) -> Any:
         raise ExpressionError("expression nests too deeply", expression) from None
     except MemoryError:
         raise ExpressionError("evaluation ran out of memory", expression) from None
-    except Exception as exc:  # noqa: BLE001 - the contract is "ExpressionError and nothing else"
+    except Exception as exc:
         raise ExpressionError(f"evaluation failed: {type(exc).__name__}: {exc}", expression) from None
 
 

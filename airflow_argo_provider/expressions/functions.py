@@ -190,7 +190,11 @@ def _sum_values(values: list[Any]) -> Any:
     for value in values:
         if not is_number(value):
             raise Fail(f"invalid argument for sum (type {type_name(value)})")
-        total = wrap_int(total + value) if isinstance(total, int) and isinstance(value, int) else float(total) + value
+        total = (
+            wrap_int(total + value)
+            if isinstance(total, int) and isinstance(value, int)
+            else float(total) + value
+        )
     return total
 
 
@@ -223,7 +227,9 @@ def _to_base64(ctx: Context, value: Any) -> str:
 
 def _from_base64(ctx: Context, value: Any) -> str:
     try:
-        return base64.b64decode(_str(value, "fromBase64").encode("ascii"), validate=True).decode("utf-8", "replace")
+        return base64.b64decode(_str(value, "fromBase64").encode("ascii"), validate=True).decode(
+            "utf-8", "replace"
+        )
     except (binascii.Error, UnicodeEncodeError, ValueError):
         raise Fail("illegal base64 data") from None
 
@@ -597,7 +603,7 @@ def _sprig_b64dec(ctx: Context, value: Any) -> str:
 def _sprig_from_json(ctx: Context, value: Any) -> Any:
     try:
         return load_json(_strval(value))
-    except Exception:  # noqa: BLE001 - sprig's fromJson swallows errors
+    except Exception:
         return None
 
 
@@ -665,14 +671,16 @@ def _expand(template: str, source: str, match: list[int], names: dict[str, int])
                 out.append("$")
                 continue
         group = int(name) if name.isdigit() else names.get(name, -1)
-        if 0 <= group and 2 * group + 1 < len(match) and match[2 * group] >= 0:
+        if group >= 0 and 2 * group + 1 < len(match) and match[2 * group] >= 0:
             out.append(source[match[2 * group] : match[2 * group + 1]])
     return "".join(out)
 
 
 def _sprig_regex_find_all(ctx: Context, regex: Any, text: Any, n: Any) -> list[str]:
     source = _strval(text)
-    return [source[m[0] : m[1]] for m in compile_regex(_strval(regex)).find_all(source, as_int(n), ctx.budget)]
+    return [
+        source[m[0] : m[1]] for m in compile_regex(_strval(regex)).find_all(source, as_int(n), ctx.budget)
+    ]
 
 
 def _sprig_regex_split(ctx: Context, regex: Any, text: Any, n: Any) -> list[str]:
@@ -777,7 +785,11 @@ def _sprig_quote(ctx: Context, *values: Any, single: bool = False) -> str:
         if value is None:
             continue
         text = _strval(value)
-        parts.append(f"'{text}'" if single else go_json(text).replace("\\u003c", "<").replace("\\u003e", ">").replace("\\u0026", "&"))
+        parts.append(
+            f"'{text}'"
+            if single
+            else go_json(text).replace("\\u003c", "<").replace("\\u003e", ">").replace("\\u0026", "&")
+        )
     return " ".join(parts)
 
 
@@ -980,7 +992,9 @@ _SPRIG: dict[str, Callable[..., Any]] = {
     "hasKey": lambda ctx, d, k: is_map(d) and _strval(k) in d,
     "get": _sprig_get,
     "set": lambda ctx, d, k, v: {**(dict(d) if is_map(d) else {}), _strval(k): v},
-    "unset": lambda ctx, d, k: {key: val for key, val in (d.items() if is_map(d) else []) if key != _strval(k)},
+    "unset": lambda ctx, d, k: {
+        key: val for key, val in (d.items() if is_map(d) else []) if key != _strval(k)
+    },
     "keys": _sprig_keys,
     "values": lambda ctx, d: list(d.values()) if is_map(d) else [],
     "pluck": _sprig_pluck,
@@ -1064,7 +1078,7 @@ def _sprig_octal(text: str) -> int:
 def _safe_json(value: Any, indent: str | None = None) -> str:
     try:
         return go_json(value, indent=indent)
-    except Exception:  # noqa: BLE001 - sprig returns "" when marshalling fails
+    except Exception:
         return ""
 
 

@@ -111,7 +111,7 @@ def _format_time(value: _dt.datetime) -> str:
         value = value.replace(tzinfo=_dt.timezone.utc)
     text = value.strftime("%Y-%m-%dT%H:%M:%S")
     if value.microsecond:
-        text += (".%06d" % value.microsecond).rstrip("0")
+        text += f".{value.microsecond:06d}".rstrip("0")
     offset = value.utcoffset() or _dt.timedelta(0)
     if offset == _dt.timedelta(0):
         return text + "Z"
@@ -245,7 +245,9 @@ def format_v(value: Any, _depth: int = 0) -> str:
     if isinstance(value, _dt.timedelta):
         return format_duration(value)
     if isinstance(value, Mapping):
-        inner = " ".join(f"{k}:{format_v(v, _depth + 1)}" for k, v in sorted((str(k), v) for k, v in value.items()))
+        inner = " ".join(
+            f"{k}:{format_v(v, _depth + 1)}" for k, v in sorted((str(k), v) for k, v in value.items())
+        )
         return f"map[{inner}]"
     if isinstance(value, Sequence):
         return "[" + " ".join(format_v(v, _depth + 1) for v in value) + "]"

@@ -19,6 +19,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from .errors import ExpressionError
 from .limits import (
@@ -162,7 +163,9 @@ class _Parser:
             else:
                 break
             if quantified:
-                raise self.error(f"invalid nested repetition operator: `{self.pattern[start - 1 : self.pos]}`")
+                raise self.error(
+                    f"invalid nested repetition operator: `{self.pattern[start - 1 : self.pos]}`"
+                )
             greedy = True
             if self.peek() == "?":
                 self.pos += 1
@@ -234,7 +237,9 @@ class _Parser:
                 close = text.find(")", self.pos)
                 body = text[self.pos + 1 : colon] if colon > 0 else ""
                 if colon < 0 or (0 <= close < colon) or not all(c in "imsU-" for c in body):
-                    raise self.error(f"invalid or unsupported Perl syntax: `{text[self.pos - 1 : self.pos + 2]}`")
+                    raise self.error(
+                        f"invalid or unsupported Perl syntax: `{text[self.pos - 1 : self.pos + 2]}`"
+                    )
                 inner_flags = flags.copy()
                 self.apply_flags(body, inner_flags)
                 self.pos = colon + 1
@@ -255,9 +260,7 @@ class _Parser:
         ch = text[self.pos]
         self.pos += 1
         if ch in "dDwWsS":
-            base = {"d": _DIGIT, "w": _WORD, "s": _SPACE}[ch.lower()]
-            pred: Pred = (lambda c, b=base: c in b) if ch.islower() else (lambda c, b=base: c not in b)
-            return ("char", pred)
+            return ("char", _set_pred({"d": _DIGIT, "w": _WORD, "s": _SPACE}[ch.lower()], ch.islower()))
         if ch in "pP":
             return ("char", self.parse_unicode_class(ch == "P"))
         if not in_class:
@@ -322,12 +325,12 @@ class _Parser:
             negate = not negate
             name = name[1:]
         if name == "Any":
-            base: Pred = lambda c: True  # noqa: E731
+            base: Pred = _set_pred(frozenset(), False)
         elif len(name) in (1, 2) and name[:1] in "CLMNPSZ" and name.isalpha():
-            base = lambda c, n=name: unicodedata.category(c).startswith(n)  # noqa: E731
+            base = _category_pred(name)
         else:
             raise self.error(f"invalid character class range: `\\p{{{name}}}`")
-        return (lambda c: not base(c)) if negate else base
+        return _negate(base) if negate else base
 
     def parse_class(self, flags: _Flags) -> Pred:
         text = self.pattern
@@ -356,7 +359,7 @@ class _Parser:
                     if name not in _POSIX:
                         raise self.error(f"invalid character class range: `[:{name}:]`")
                     base = _POSIX[name]
-                    preds.append((lambda c, b=base: not b(c)) if neg_posix else base)
+                    preds.append(_negate(base) if neg_posix else base)
                     self.pos = end + 2
                     continue
             lo = self.class_char(flags, preds)
@@ -385,6 +388,27 @@ class _Parser:
             return str(literal)
         preds.append(pred)
         return None
+
+
+def _set_pred(members: frozenset[str], inside: bool) -> Pred:
+    def pred(c: str) -> bool:
+        return (c in members) == inside
+
+    return pred
+
+
+def _category_pred(category: str) -> Pred:
+    def pred(c: str) -> bool:
+        return unicodedata.category(c).startswith(category)
+
+    return pred
+
+
+def _negate(base: Pred) -> Pred:
+    def pred(c: str) -> bool:
+        return not base(c)
+
+    return pred
 
 
 def _literal(ch: str, fold: bool) -> Pred:
@@ -527,7 +551,7 @@ class Regex:
         self.pattern = pattern
         self.ngroups = parser.ngroups
         self.names = dict(parser.names)
-        self.prog: tuple[tuple[object, ...], ...] = tuple(tuple(i) for i in compiler.prog)
+        self.prog: tuple[tuple[Any, ...], ...] = tuple(tuple(i) for i in compiler.prog)
         self._literal = _literal_text(tree)
 
     # -- public API --------------------------------------------------------------------------------
@@ -575,7 +599,9 @@ class Regex:
         matched: tuple[int, ...] | None = None
         empty: tuple[int, ...] = (-1,) * nslots if captures else ()
 
-        def add(lst: list[tuple[int, tuple[int, ...]]], pc0: int, caps0: tuple[int, ...], pos: int, gen: int) -> bool:
+        def add(
+            lst: list[tuple[int, tuple[int, ...]]], pc0: int, caps0: tuple[int, ...], pos: int, gen: int
+        ) -> bool:
             stack = [(pc0, caps0)]
             while stack:
                 pc, caps = stack.pop()
@@ -585,17 +611,17 @@ class Regex:
                 instr = prog[pc]
                 op = instr[0]
                 if op == "j":
-                    stack.append((instr[1], caps))  # type: ignore[arg-type]
+                    stack.append((instr[1], caps))
                 elif op == "s":
-                    stack.append((instr[2], caps))  # type: ignore[arg-type]
-                    stack.append((instr[1], caps))  # type: ignore[arg-type]
+                    stack.append((instr[2], caps))
+                    stack.append((instr[1], caps))
                 elif op == "v":
                     if captures:
                         slot = instr[1]
-                        caps = caps[:slot] + (pos,) + caps[slot + 1 :]  # type: ignore[operator]
+                        caps = caps[:slot] + (pos,) + caps[slot + 1 :]
                     stack.append((pc + 1, caps))
                 elif op == "a":
-                    if _assert(instr[1], text, pos, length):  # type: ignore[arg-type]
+                    if _assert(instr[1], text, pos, length):
                         stack.append((pc + 1, caps))
                 elif op == "m" and not captures:
                     return True
@@ -623,7 +649,7 @@ class Regex:
                 if instr[0] == "m":
                     matched = caps
                     break  # lower-priority threads are cut off (leftmost-first)
-                if ch is not None and instr[1](ch) and add(nlist, pc + 1, caps, pos + 1, pos + 1):  # type: ignore[operator]
+                if ch is not None and instr[1](ch) and add(nlist, pc + 1, caps, pos + 1, pos + 1):
                     return [start, pos + 1]
             if pos >= length:
                 break

@@ -60,16 +60,63 @@ def parse_duration(text: str) -> _dt.timedelta:
     return _dt.timedelta(microseconds=sign * total / 1000)
 
 
-_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December"]
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 _DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 # Go layout elements, longest first where one is a prefix of another (as Go's nextStdChunk).
 _LAYOUT_TOKENS = [
-    "January", "Monday", "2006", "-07:00:00", "-0700", "-07:00", "Z07:00:00", "Z0700", "Z07:00",
-    ".000000000", ".999999999", ".000000", ".999999", ".000", ".999", ",000", ",999",
-    "Jan", "Mon", "MST", "002", "__2", "_2", "01", "02", "03", "04", "05", "06", "15", "-07", "Z07",
-    "PM", "pm", "1", "2", "3", "4", "5",
+    "January",
+    "Monday",
+    "2006",
+    "-07:00:00",
+    "-0700",
+    "-07:00",
+    "Z07:00:00",
+    "Z0700",
+    "Z07:00",
+    ".000000000",
+    ".999999999",
+    ".000000",
+    ".999999",
+    ".000",
+    ".999",
+    ",000",
+    ",999",
+    "Jan",
+    "Mon",
+    "MST",
+    "002",
+    "__2",
+    "_2",
+    "01",
+    "02",
+    "03",
+    "04",
+    "05",
+    "06",
+    "15",
+    "-07",
+    "Z07",
+    "PM",
+    "pm",
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
 ]
 
 
@@ -228,7 +275,9 @@ def parse_layout(layout: str, text: str, default_tz: _dt.tzinfo = UTC) -> _dt.da
             regex += re.escape(part)
             continue
         if part[0] in ".,":
-            regex += r"(?:[.,](?P<frac>\d+))" + ("?" if part[1] == "9" else "")
+            if "frac" not in seen:
+                regex += r"(?:[.,](?P<frac>\d+))" + ("?" if part[1] == "9" else "")
+                seen.add("frac")
             continue
         pattern = _PARSE_PATTERNS[part]
         group = re.search(r"\?P<(\w+)>", pattern)
@@ -237,11 +286,10 @@ def parse_layout(layout: str, text: str, default_tz: _dt.tzinfo = UTC) -> _dt.da
         elif group:
             seen.add(group.group(1))
         regex += pattern
-        if part in ("05", "5"):
+        if part in ("05", "5") and "frac" not in seen:
             # Go accepts fractional seconds after the seconds field even when the layout has none.
-            if "frac" not in seen:
-                regex += r"(?:[.,](?P<frac>\d+))?"
-                seen.add("frac")
+            regex += r"(?:[.,](?P<frac>\d+))?"
+            seen.add("frac")
     match = re.fullmatch(regex, text)
     if not match:
         raise Fail(f'parsing time "{text}" as "{layout}": cannot parse')
@@ -270,7 +318,9 @@ def parse_layout(layout: str, text: str, default_tz: _dt.tzinfo = UTC) -> _dt.da
         zone = fields.get("tz") or fields.get("zone_name")
         if zone and zone != "Z" and zone[0] in "+-":
             digits = zone[1:].replace(":", "")
-            offset = _dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0), seconds=int(digits[4:6] or 0))
+            offset = _dt.timedelta(
+                hours=int(digits[:2]), minutes=int(digits[2:4] or 0), seconds=int(digits[4:6] or 0)
+            )
             tz = _dt.timezone(-offset if zone[0] == "-" else offset)
         elif zone:
             tz = UTC
@@ -316,11 +366,34 @@ def parse_time(text: str, layout: str | None = None, tz: _dt.tzinfo = UTC) -> _d
 
 
 _STRFTIME = {
-    "a": "Mon", "A": "Monday", "b": "Jan", "B": "January", "c": "Mon Jan _2 15:04:05 2006",
-    "d": "02", "D": "01/02/06", "e": "_2", "F": "2006-01-02", "h": "Jan", "H": "15", "I": "03",
-    "m": "01", "M": "04", "n": "\n", "p": "PM", "r": "03:04:05 PM", "R": "15:04", "S": "05",
-    "t": "\t", "T": "15:04:05", "v": "_2-Jan-2006", "x": "01/02/06", "X": "15:04:05", "y": "06",
-    "Y": "2006", "z": "-0700", "Z": "MST",
+    "a": "Mon",
+    "A": "Monday",
+    "b": "Jan",
+    "B": "January",
+    "c": "Mon Jan _2 15:04:05 2006",
+    "d": "02",
+    "D": "01/02/06",
+    "e": "_2",
+    "F": "2006-01-02",
+    "h": "Jan",
+    "H": "15",
+    "I": "03",
+    "m": "01",
+    "M": "04",
+    "n": "\n",
+    "p": "PM",
+    "r": "03:04:05 PM",
+    "R": "15:04",
+    "S": "05",
+    "t": "\t",
+    "T": "15:04:05",
+    "v": "_2-Jan-2006",
+    "x": "01/02/06",
+    "X": "15:04:05",
+    "y": "06",
+    "Y": "2006",
+    "z": "-0700",
+    "Z": "MST",
 }
 
 

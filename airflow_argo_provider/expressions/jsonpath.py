@@ -311,9 +311,7 @@ _MISSING = _Missing()
 
 
 def _truthy(value: Any) -> bool:
-    if value is _MISSING or value is None or value is False:
-        return False
-    return True
+    return not (value is _MISSING or value is None or value is False)
 
 
 def _compare(op: str, left: Any, right: Any) -> bool:
@@ -340,4 +338,3 @@ def _filter_eval(text: str, current: Any) -> Any:
     if parser.peek() is not None:
         raise _fail(f"invalid filter '{text}'")
     return value
-

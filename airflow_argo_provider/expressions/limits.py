@@ -51,17 +51,13 @@ class Budget:
         """Account for ``units`` of work; raise when the step or time budget is exhausted."""
         self.steps += units
         if self.steps > MAX_STEPS:
-            raise ExpressionError(
-                f"evaluation exceeded the work limit of {MAX_STEPS} steps", self.expression
-            )
+            raise ExpressionError(f"evaluation exceeded the work limit of {MAX_STEPS} steps", self.expression)
         if self.steps & 0x3FF == 0 or units > 1000:
             self.check_time()
 
     def check_time(self) -> None:
         if time.monotonic() > self.deadline:
-            raise ExpressionError(
-                f"evaluation exceeded the time limit of {MAX_SECONDS} s", self.expression
-            )
+            raise ExpressionError(f"evaluation exceeded the time limit of {MAX_SECONDS} s", self.expression)
 
 
 def check_string(value: str, what: str = "string", expression: str = "") -> str:
