@@ -21,7 +21,7 @@ _UNITS = {
     "m": 60_000_000_000,
     "h": 3_600_000_000_000,
 }
-_DURATION_PART = re.compile(r"(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|s|m|h)")
+_DURATION_CHUNK = re.compile(r"(\d*)(?:\.(\d*))?([^\d.]*)")
 
 
 def utc_now() -> _dt.datetime:
@@ -42,15 +42,17 @@ def parse_duration(text: str) -> _dt.timedelta:
     total = 0
     pos = 0
     while pos < len(text):
-        match = _DURATION_PART.match(text, pos)
-        if not match or (not match.group(1) and not match.group(2)):
-            if match is None and re.match(r"[\d.]+", text[pos:]):
-                raise Fail(f'time: missing unit in duration "{original}"')
+        match = _DURATION_CHUNK.match(text, pos)
+        if match is None or (not match.group(1) and not match.group(2)):
             raise Fail(f'time: invalid duration "{original}"')
-        whole = int(match.group(1) or "0")
+        unit_name = match.group(3)
+        if not unit_name:
+            raise Fail(f'time: missing unit in duration "{original}"')
+        if unit_name not in _UNITS:
+            raise Fail(f'time: unknown unit "{unit_name}" in duration "{original}"')
+        unit = _UNITS[unit_name]
         frac = match.group(2) or ""
-        unit = _UNITS[match.group(3)]
-        nanos = whole * unit
+        nanos = int(match.group(1) or "0") * unit
         if frac:
             nanos += int(frac) * unit // (10 ** len(frac))
         total += nanos

@@ -29,6 +29,7 @@ __all__ = [
 
 _CREATION = "workflow.creationTimestamp"
 _MISSING = object()
+_CREATION_FORMATS = [*"aAbBcCdDeFgGhHIjklLmMnprRStTuUvVwWxXyYzZ", "RFC3339", "s"]
 
 
 def _tags(text: str) -> list[tuple[int, int, str]]:
@@ -53,6 +54,16 @@ def build_env(scope: Mapping[str, Any]) -> dict[str, Any]:
     ``{"inputs": {"parameters": {"x": "1"}}}``). When a key is also the parent of another key, Argo drops
     the less specific one; here a parent whose value is itself a map is merged instead.
     """
+    if _CREATION in scope:
+        # Argo also puts workflow.creationTimestamp.<fmt> in the scope, so in expressions the
+        # timestamp is a map of its formats (the less specific string is dropped).
+        scope = dict(scope)
+        for spec in _CREATION_FORMATS:
+            name = f"{_CREATION}.{spec}"
+            if name not in scope:
+                value = _creation_form(scope, name)
+                if value is not _MISSING:
+                    scope[name] = value
     keys = sorted(scope)
     env: dict[str, Any] = {}
     for key in keys:
