@@ -132,8 +132,8 @@ def _pos(item: Any) -> int | None:
         return item.start_pos
     if isinstance(item, tuple):
         return item[1]
-    if isinstance(item, Tree):
-        for child in item.children:
+    if isinstance(item, list):
+        for child in item:
             found = _pos(child)
             if found is not None:
                 return found
@@ -147,7 +147,7 @@ _ORDER_OPS = {"<", ">", "<=", ">="}
 def _build(node: Tree, kids: list[Any]) -> tuple[Any, ...]:
     """Convert one lark tree node (children already converted) into an AST tuple."""
     kind = node.data
-    pos = _pos(node)
+    pos = _pos(kids)
     if kind == "int_lit":
         return ("lit", pos, _int_literal(kids[0]))
     if kind == "float_lit":
@@ -337,6 +337,10 @@ def parse(expression: str) -> tuple[Any, ...]:
         ast = _to_ast(tree)
     except Fail as exc:
         raise ExpressionError(exc.message, expression, exc.position) from None
+    except RecursionError:
+        raise ExpressionError(
+            f"expression nests deeper than {MAX_NESTING_DEPTH} levels", expression
+        ) from None
     if _depth(ast) > MAX_NESTING_DEPTH:
         raise ExpressionError(f"expression nests deeper than {MAX_NESTING_DEPTH} levels", expression)
     return ast
@@ -912,6 +916,10 @@ def compile_expression(expression: str) -> Fn:
         return _Compiler(expression).compile(ast)
     except Fail as exc:
         raise ExpressionError(exc.message, expression, exc.position) from None
+    except RecursionError:
+        raise ExpressionError(
+            f"expression nests deeper than {MAX_NESTING_DEPTH} levels", expression
+        ) from None
 
 
 def run(fn: Fn, expression: str, env: Mapping[str, Any]) -> Any:

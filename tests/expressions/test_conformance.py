@@ -34,8 +34,10 @@ def _load(name: str) -> dict[str, Any]:
 
 def _params(name: str) -> list[Any]:
     data = _load(name)
-    return [pytest.param(case, data.get("env") or data.get("scope") or {}, id=f"{i}") for i, case in
-            enumerate(data["cases"])]
+    return [
+        pytest.param(case, data.get("env") or data.get("scope") or {}, id=f"{i}")
+        for i, case in enumerate(data["cases"])
+    ]
 
 
 def _same(actual: Any, expected: Any) -> bool:
@@ -49,11 +51,17 @@ def _same(actual: Any, expected: Any) -> bool:
     if isinstance(expected, int):
         return type(actual) is int and actual == expected
     if isinstance(expected, list):
-        return isinstance(actual, list) and len(actual) == len(expected) and all(
-            _same(a, e) for a, e in zip(actual, expected))
+        return (
+            isinstance(actual, list)
+            and len(actual) == len(expected)
+            and all(_same(a, e) for a, e in zip(actual, expected))
+        )
     if isinstance(expected, dict):
-        return isinstance(actual, dict) and actual.keys() == expected.keys() and all(
-            _same(actual[k], v) for k, v in expected.items())
+        return (
+            isinstance(actual, dict)
+            and actual.keys() == expected.keys()
+            and all(_same(actual[k], v) for k, v in expected.items())
+        )
     return bool(actual == expected)
 
 
