@@ -942,7 +942,22 @@ def run(fn: Fn, expression: str, env: Mapping[str, Any]) -> Any:
 
 
 def evaluate(expression: str, env: Mapping[str, Any]) -> Any:
-    """Evaluate an expr-lang ``expression`` against ``env`` (see the package docstring)."""
+    """Evaluate an expr-lang ``expression`` (github.com/expr-lang/expr) against ``env``.
+
+    >>> evaluate('response.statusCode == 200 && response.body contains "userId"',
+    ...          {"response": {"statusCode": 200, "body": '{"userId": 1}'}})
+    True
+    >>> evaluate("asInt(inputs.parameters.n) * 10", {"inputs": {"parameters": {"n": "4"}}})
+    40
+    >>> evaluate("filter(users, .age > 18) | map(.name)", {"users": [{"name": "a", "age": 30}]})
+    ['a']
+    >>> evaluate("7 / 2", {})
+    3.5
+
+    ``env`` holds plain data (maps, lists, strings, numbers, bools, ``None``, datetimes, timedeltas).
+    A member of a map is a key lookup (a missing key gives ``None``); an unknown top-level name, a type
+    error or an exceeded limit raises :class:`ExpressionError`. Parsed expressions are cached.
+    """
     if not isinstance(env, Mapping):
         raise ExpressionError(f"env must be a mapping, not {type(env).__name__}", str(expression)[:200])
     fn = compile_expression(expression)
