@@ -18,6 +18,7 @@ from __future__ import annotations
 from .depends import dependencies_to_depends, depends_task_names, evaluate_depends
 from .errors import ExpressionError
 from .exprlang import evaluate
+from .gofmt import render_value
 from .template import aggregate_parameters, aggregate_results, check_template, substitute, template_variables
 from .when import evaluate_when
 
@@ -31,6 +32,7 @@ __all__ = [
     "evaluate",
     "evaluate_depends",
     "evaluate_when",
+    "render_value",
     "substitute",
     "template_variables",
 ]

@@ -92,9 +92,7 @@ def _ident(task: str) -> str:
     return "t" + task.encode("utf-8").hex()
 
 
-def _compile(
-    expression: str, refs: list[tuple[str, str | None, int, int]], continue_on: ContinueOn | None
-) -> str:
+def _compile(expression: str, refs: list[tuple[str, str | None, int, int]], continue_on: ContinueOn | None) -> str:
     out: list[str] = []
     last = 0
     for task, result, start, end in refs:

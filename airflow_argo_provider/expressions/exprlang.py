@@ -338,9 +338,7 @@ def parse(expression: str) -> tuple[Any, ...]:
     except Fail as exc:
         raise ExpressionError(exc.message, expression, exc.position) from None
     except RecursionError:
-        raise ExpressionError(
-            f"expression nests deeper than {MAX_NESTING_DEPTH} levels", expression
-        ) from None
+        raise ExpressionError(f"expression nests deeper than {MAX_NESTING_DEPTH} levels", expression) from None
     if _depth(ast) > MAX_NESTING_DEPTH:
         raise ExpressionError(f"expression nests deeper than {MAX_NESTING_DEPTH} levels", expression)
     return ast
@@ -518,11 +516,7 @@ def slice_value(obj: Any, start: Any, stop: Any) -> Any:
 
 
 def make_range(left: Any, right: Any, budget: Budget) -> list[int]:
-    if (
-        not (isinstance(left, int) and isinstance(right, int))
-        or isinstance(left, bool)
-        or isinstance(right, bool)
-    ):
+    if not (isinstance(left, int) and isinstance(right, int)) or isinstance(left, bool) or isinstance(right, bool):
         raise _mismatch("..", left, right)
     size = right - left + 1
     if size > MAX_COLLECTION_SIZE:
@@ -917,9 +911,7 @@ def compile_expression(expression: str) -> Fn:
     except Fail as exc:
         raise ExpressionError(exc.message, expression, exc.position) from None
     except RecursionError:
-        raise ExpressionError(
-            f"expression nests deeper than {MAX_NESTING_DEPTH} levels", expression
-        ) from None
+        raise ExpressionError(f"expression nests deeper than {MAX_NESTING_DEPTH} levels", expression) from None
 
 
 def run(fn: Fn, expression: str, env: Mapping[str, Any]) -> Any:

@@ -190,11 +190,7 @@ def _sum_values(values: list[Any]) -> Any:
     for value in values:
         if not is_number(value):
             raise Fail(f"invalid argument for sum (type {type_name(value)})")
-        total = (
-            wrap_int(total + value)
-            if isinstance(total, int) and isinstance(value, int)
-            else float(total) + value
-        )
+        total = wrap_int(total + value) if isinstance(total, int) and isinstance(value, int) else float(total) + value
     return total
 
 
@@ -227,9 +223,7 @@ def _to_base64(ctx: Context, value: Any) -> str:
 
 def _from_base64(ctx: Context, value: Any) -> str:
     try:
-        return base64.b64decode(_str(value, "fromBase64").encode("ascii"), validate=True).decode(
-            "utf-8", "replace"
-        )
+        return base64.b64decode(_str(value, "fromBase64").encode("ascii"), validate=True).decode("utf-8", "replace")
     except (binascii.Error, UnicodeEncodeError, ValueError):
         raise Fail("illegal base64 data") from None
 
@@ -678,9 +672,7 @@ def _expand(template: str, source: str, match: list[int], names: dict[str, int])
 
 def _sprig_regex_find_all(ctx: Context, regex: Any, text: Any, n: Any) -> list[str]:
     source = _strval(text)
-    return [
-        source[m[0] : m[1]] for m in compile_regex(_strval(regex)).find_all(source, as_int(n), ctx.budget)
-    ]
+    return [source[m[0] : m[1]] for m in compile_regex(_strval(regex)).find_all(source, as_int(n), ctx.budget)]
 
 
 def _sprig_regex_split(ctx: Context, regex: Any, text: Any, n: Any) -> list[str]:
@@ -992,9 +984,7 @@ _SPRIG: dict[str, Callable[..., Any]] = {
     "hasKey": lambda ctx, d, k: is_map(d) and _strval(k) in d,
     "get": _sprig_get,
     "set": lambda ctx, d, k, v: {**(dict(d) if is_map(d) else {}), _strval(k): v},
-    "unset": lambda ctx, d, k: {
-        key: val for key, val in (d.items() if is_map(d) else []) if key != _strval(k)
-    },
+    "unset": lambda ctx, d, k: {key: val for key, val in (d.items() if is_map(d) else []) if key != _strval(k)},
     "keys": _sprig_keys,
     "values": lambda ctx, d: list(d.values()) if is_map(d) else [],
     "pluck": _sprig_pluck,

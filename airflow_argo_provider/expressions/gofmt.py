@@ -245,9 +245,7 @@ def format_v(value: Any, _depth: int = 0) -> str:
     if isinstance(value, _dt.timedelta):
         return format_duration(value)
     if isinstance(value, Mapping):
-        inner = " ".join(
-            f"{k}:{format_v(v, _depth + 1)}" for k, v in sorted((str(k), v) for k, v in value.items())
-        )
+        inner = " ".join(f"{k}:{format_v(v, _depth + 1)}" for k, v in sorted((str(k), v) for k, v in value.items()))
         return f"map[{inner}]"
     if isinstance(value, Sequence):
         return "[" + " ".join(format_v(v, _depth + 1) for v in value) + "]"

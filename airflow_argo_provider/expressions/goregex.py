@@ -163,9 +163,7 @@ class _Parser:
             else:
                 break
             if quantified:
-                raise self.error(
-                    f"invalid nested repetition operator: `{self.pattern[start - 1 : self.pos]}`"
-                )
+                raise self.error(f"invalid nested repetition operator: `{self.pattern[start - 1 : self.pos]}`")
             greedy = True
             if self.peek() == "?":
                 self.pos += 1
@@ -237,9 +235,7 @@ class _Parser:
                 close = text.find(")", self.pos)
                 body = text[self.pos + 1 : colon] if colon > 0 else ""
                 if colon < 0 or (0 <= close < colon) or not all(c in "imsU-" for c in body):
-                    raise self.error(
-                        f"invalid or unsupported Perl syntax: `{text[self.pos - 1 : self.pos + 2]}`"
-                    )
+                    raise self.error(f"invalid or unsupported Perl syntax: `{text[self.pos - 1 : self.pos + 2]}`")
                 inner_flags = flags.copy()
                 self.apply_flags(body, inner_flags)
                 self.pos = colon + 1
@@ -599,9 +595,7 @@ class Regex:
         matched: tuple[int, ...] | None = None
         empty: tuple[int, ...] = (-1,) * nslots if captures else ()
 
-        def add(
-            lst: list[tuple[int, tuple[int, ...]]], pc0: int, caps0: tuple[int, ...], pos: int, gen: int
-        ) -> bool:
+        def add(lst: list[tuple[int, tuple[int, ...]]], pc0: int, caps0: tuple[int, ...], pos: int, gen: int) -> bool:
             stack = [(pc0, caps0)]
             while stack:
                 pc, caps = stack.pop()
@@ -698,8 +692,7 @@ def _literal_text(node: Node) -> str | None:
 def _check_input(text: str) -> None:
     if len(text) > MAX_REGEX_INPUT_LENGTH:
         raise ExpressionError(
-            f"text of {len(text)} characters is too long for a regular expression "
-            f"(limit {MAX_REGEX_INPUT_LENGTH})"
+            f"text of {len(text)} characters is too long for a regular expression (limit {MAX_REGEX_INPUT_LENGTH})"
         )
 
 

@@ -320,9 +320,7 @@ def parse_layout(layout: str, text: str, default_tz: _dt.tzinfo = UTC) -> _dt.da
         zone = fields.get("tz") or fields.get("zone_name")
         if zone and zone != "Z" and zone[0] in "+-":
             digits = zone[1:].replace(":", "")
-            offset = _dt.timedelta(
-                hours=int(digits[:2]), minutes=int(digits[2:4] or 0), seconds=int(digits[4:6] or 0)
-            )
+            offset = _dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0), seconds=int(digits[4:6] or 0))
             tz = _dt.timezone(-offset if zone[0] == "-" else offset)
         elif zone:
             tz = UTC

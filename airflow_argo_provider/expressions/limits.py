@@ -63,15 +63,11 @@ class Budget:
 def check_string(value: str, what: str = "string", expression: str = "") -> str:
     """Return ``value`` unless it is longer than :data:`MAX_STRING_LENGTH`."""
     if len(value) > MAX_STRING_LENGTH:
-        raise ExpressionError(
-            f"{what} of {len(value)} characters exceeds the limit of {MAX_STRING_LENGTH}", expression
-        )
+        raise ExpressionError(f"{what} of {len(value)} characters exceeds the limit of {MAX_STRING_LENGTH}", expression)
     return value
 
 
 def check_size(size: int, what: str = "collection", expression: str = "") -> None:
     """Raise unless a collection of ``size`` elements is within :data:`MAX_COLLECTION_SIZE`."""
     if size > MAX_COLLECTION_SIZE:
-        raise ExpressionError(
-            f"{what} of {size} elements exceeds the limit of {MAX_COLLECTION_SIZE}", expression
-        )
+        raise ExpressionError(f"{what} of {size} elements exceeds the limit of {MAX_COLLECTION_SIZE}", expression)

@@ -187,15 +187,11 @@ def substitute(text: str, scope: Mapping[str, Any], *, strict: bool = True) -> s
         out.append(piece)
         size += len(piece)
         if size > MAX_STRING_LENGTH:
-            raise ExpressionError(
-                f"substituted text exceeds the limit of {MAX_STRING_LENGTH} characters", text[:200]
-            )
+            raise ExpressionError(f"substituted text exceeds the limit of {MAX_STRING_LENGTH} characters", text[:200])
     out.append(text[last:])
     result = "".join(out)
     if len(result) > MAX_STRING_LENGTH:
-        raise ExpressionError(
-            f"substituted text exceeds the limit of {MAX_STRING_LENGTH} characters", text[:200]
-        )
+        raise ExpressionError(f"substituted text exceeds the limit of {MAX_STRING_LENGTH} characters", text[:200])
     return result
 
 

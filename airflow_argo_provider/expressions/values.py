@@ -72,9 +72,7 @@ def equal(left: Any, right: Any) -> bool:
     if is_list(left) and is_list(right):
         return len(left) == len(right) and all(_deep_equal(a, b) for a, b in zip(left, right))
     if is_map(left) and is_map(right):
-        return len(left) == len(right) and all(
-            k in right and _deep_equal(v, right[k]) for k, v in left.items()
-        )
+        return len(left) == len(right) and all(k in right and _deep_equal(v, right[k]) for k, v in left.items())
     if isinstance(left, _dt.datetime) and isinstance(right, _dt.datetime):
         return _aware(left) == _aware(right)
     if isinstance(left, _dt.timedelta) and isinstance(right, _dt.timedelta):

@@ -229,9 +229,7 @@ class _Stream:
         return c
 
 
-def _read_until_false(
-    stream: _Stream, include_ws: bool, break_ws: bool, escaping: bool, cond: Any
-) -> tuple[str, bool]:
+def _read_until_false(stream: _Stream, include_ws: bool, break_ws: bool, escaping: bool, cond: Any) -> tuple[str, bool]:
     buf: list[str] = []
     conditioned = False
     while stream.can_read():
@@ -302,9 +300,7 @@ def _read_token(stream: _Stream, state: str) -> _Token | None:
             if c == "0" and stream.can_read():
                 nxt = stream.read()
                 if nxt == "x" and stream.can_read():
-                    digits, _ = _read_until_false(
-                        stream, False, True, True, lambda ch: ch in "0123456789abcdefABCDEF"
-                    )
+                    digits, _ = _read_until_false(stream, False, True, True, lambda ch: ch in "0123456789abcdefABCDEF")
                     try:
                         return _Token(NUMERIC, float(int(digits, 16)))
                     except ValueError:
@@ -399,8 +395,7 @@ def _check_syntax(tokens: list[_Token]) -> None:
                 raise Fail(f"Undefined function {last.value}")
             last_value = "<nil>" if last is None else _show(last.value)
             raise Fail(
-                f"Cannot transition token types from {state} [{last_value}] to "
-                f"{token.kind} [{_show(token.value)}]"
+                f"Cannot transition token types from {state} [{last_value}] to {token.kind} [{_show(token.value)}]"
             )
         state = token.kind
         last = token
@@ -477,11 +472,7 @@ def _plan_level(stream: _TokenStream, level: int, depth: int) -> _Stage | None:
     if depth > 4 * MAX_NESTING_DEPTH:
         raise Fail("expression nests too deeply")
     symbols, kind, error_fmt = _LEVELS[level]
-    left = (
-        _plan_level(stream, level + 1, depth + 1)
-        if level + 1 < len(_LEVELS)
-        else _plan_value(stream, depth + 1)
-    )
+    left = _plan_level(stream, level + 1, depth + 1) if level + 1 < len(_LEVELS) else _plan_value(stream, depth + 1)
     while stream.has_next():
         token = stream.next()
         if token.kind != kind or not isinstance(token.value, str) or token.value not in symbols:
@@ -694,9 +685,7 @@ def _arith(symbol: str, left: float, right: float) -> float:
     if symbol == "DIVIDE":
         if right == 0:
             return (
-                math.nan
-                if left == 0 or math.isnan(left)
-                else math.copysign(math.inf, left) * math.copysign(1, right)
+                math.nan if left == 0 or math.isnan(left) else math.copysign(math.inf, left) * math.copysign(1, right)
             )
         return left / right
     if symbol == "MODULUS":
@@ -760,23 +749,15 @@ def evaluate_when(text: str) -> bool:
     if text == "":
         return True
     if len(text) > MAX_EXPRESSION_LENGTH:
-        raise ExpressionError(
-            f"when expression exceeds the limit of {MAX_EXPRESSION_LENGTH} characters", text[:200]
-        )
+        raise ExpressionError(f"when expression exceeds the limit of {MAX_EXPRESSION_LENGTH} characters", text[:200])
     try:
         stage = _plan(text)
     except (Fail, ExpressionError) as exc:
         message = exc.message
-        hint = (
-            ' (hint: try wrapping the affected expression in quotes ("))'
-            if "Invalid token" in message
-            else ""
-        )
+        hint = ' (hint: try wrapping the affected expression in quotes ("))' if "Invalid token" in message else ""
         raise ExpressionError(f"Invalid 'when' expression '{text}': {message}{hint}", text) from None
     except RecursionError:
-        raise ExpressionError(
-            f"Invalid 'when' expression '{text}': expression nests too deeply", text
-        ) from None
+        raise ExpressionError(f"Invalid 'when' expression '{text}': expression nests too deeply", text) from None
     except Exception as exc:
         raise ExpressionError(f"Invalid 'when' expression '{text}': {exc}", text) from None
     if stage is None:
@@ -787,17 +768,11 @@ def evaluate_when(text: str) -> bool:
     except (Fail, ExpressionError) as exc:
         # An unquoted value with a dash or slash (tails-up) is read as arithmetic on two words.
         hint = (
-            ' (hint: try wrapping the affected expression in quotes ("))'
-            if "with the modifier" in exc.message
-            else ""
+            ' (hint: try wrapping the affected expression in quotes ("))' if "with the modifier" in exc.message else ""
         )
-        raise ExpressionError(
-            f"Failed to evaluate 'when' expression '{text}': {exc.message}{hint}", text
-        ) from None
+        raise ExpressionError(f"Failed to evaluate 'when' expression '{text}': {exc.message}{hint}", text) from None
     except RecursionError:
-        raise ExpressionError(
-            f"Failed to evaluate 'when' expression '{text}': nests too deeply", text
-        ) from None
+        raise ExpressionError(f"Failed to evaluate 'when' expression '{text}': nests too deeply", text) from None
     except Exception as exc:
         raise ExpressionError(f"Failed to evaluate 'when' expression '{text}': {exc}", text) from None
     if not isinstance(result, bool):

@@ -212,9 +212,7 @@ def test_float_formats_round_trip(value: float) -> None:
 @given(
     st.recursive(
         st.none() | st.booleans() | st.integers(-(10**12), 10**12) | st.text(max_size=10),
-        lambda children: (
-            st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
-        ),
+        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
         max_leaves=20,
     )
 )

@@ -1,0 +1,1 @@
+"""The ``airflow-argo`` command line."""

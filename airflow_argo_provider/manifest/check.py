@@ -1,0 +1,369 @@
+"""Checks that need a whole manifest, or the whole folder tree, to decide.
+
+Names, references, DAG shape (cycles, unknown dependencies), recursion, expression syntax
+and the features this provider does not run. Every problem carries file, line and field
+path; nothing here raises for a user mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from hera.workflows import models as m
+
+from airflow_argo_provider.expressions import ExpressionError, check_template, depends_task_names
+from airflow_argo_provider.manifest.loader import (
+    DAG_ID_ANNOTATION,
+    DAG_KINDS,
+    TEMPLATE_KINDS,
+    WORKFLOW_KINDS,
+    Manifest,
+    ManifestSet,
+)
+from airflow_argo_provider.manifest.problems import Problem
+from airflow_argo_provider.manifest.support import unsupported_features
+from airflow_argo_provider.manifest.templates import (
+    ResolveError,
+    TemplateHandle,
+    body_kinds,
+    by_name,
+    effective_owner,
+    resolve_invocation,
+)
+from airflow_argo_provider.manifest.yaml_source import Path
+
+
+def check_set(mset: ManifestSet) -> None:
+    """Run every check on every manifest of ``mset``; problems land on the manifests."""
+    _check_duplicate_names(mset)
+    for manifest in mset.manifests:
+        if manifest.model is None or manifest.spec is None:
+            continue
+        checker = _Checker(manifest, mset)
+        checker.run()
+        manifest.problems.extend(checker.problems)
+
+
+def _check_duplicate_names(mset: ManifestSet) -> None:
+    """Workflows, CronWorkflows and WorkflowTemplates become DAGs: their ids must be unique.
+
+    (Cluster)WorkflowTemplates are also looked up by name, so they must be unique per kind.
+    """
+    seen: dict[tuple[str, str], Manifest] = {}
+    for manifest in mset.manifests:
+        if not manifest.name:
+            continue
+        keys = []
+        if manifest.kind in DAG_KINDS:
+            keys.append(("dag", manifest.dag_id))
+        if manifest.kind in TEMPLATE_KINDS:
+            keys.append((manifest.kind, manifest.name))
+        for key in keys:
+            first = seen.setdefault(key, manifest)
+            if first is manifest:
+                continue
+            what = "DAG id" if key[0] == "dag" else f"{manifest.kind} name"
+            manifest.problems.append(
+                manifest.problem(
+                    "AAP013",
+                    f"{what} {key[1]!r} is also used by {first.kind} at {first.file}:{first.doc.line}; "
+                    f"set a different metadata.name, or the annotation {DAG_ID_ANNOTATION}",
+                    ("metadata",),
+                )
+            )
+            break
+
+
+class _Checker:
+    def __init__(self, manifest: Manifest, mset: ManifestSet) -> None:
+        self.manifest = manifest
+        self.mset = mset
+        self.problems: list[Problem] = []
+        self._visiting: list[tuple[int, str]] = []
+        self._done: set[tuple[int, str]] = set()
+
+    def add(self, code: str, message: str, path: Path, owner: Manifest | None = None) -> None:
+        where = owner or self.manifest
+        problem = where.problem(code, message, path)
+        if problem not in self.problems:
+            self.problems.append(problem)
+
+    # -- whole manifest ----------------------------------------------------------------
+    def run(self) -> None:
+        manifest = self.manifest
+        spec = manifest.spec
+        spec_path = manifest.spec_path
+        for path, code, reason in unsupported_features(manifest.raw, spec_path):
+            self.add(code, reason, path)
+        self._check_template_names()
+        for index, template in enumerate(spec.templates or []):
+            self._check_template(TemplateHandle(manifest, template, (*spec_path, "templates", index)))
+        self._check_arguments(spec.arguments, (*spec_path, "arguments"))
+        try:
+            owner = effective_owner(manifest, self.mset)
+        except ResolveError as exc:
+            self.add(exc.code, exc.message, (*spec_path, "workflowTemplateRef"))
+            return
+        entrypoint = spec.entrypoint or (owner.spec.entrypoint if owner is not manifest else None)
+        if entrypoint:
+            self._check_root(owner, entrypoint, (*spec_path, "entrypoint"))
+        elif manifest.kind in WORKFLOW_KINDS:
+            self.add("AAP027", "spec.entrypoint is required", spec_path)
+        on_exit = spec.on_exit or (owner.spec.on_exit if owner is not manifest else None)
+        if on_exit:
+            self._check_root(owner, on_exit, (*spec_path, "onExit"))
+        for event, hook in (spec.hooks or {}).items():
+            self._check_hook(owner, event, hook, (*spec_path, "hooks", event))
+
+    def _check_root(self, owner: Manifest, name: str, path: Path) -> None:
+        try:
+            handle = by_name(owner, name)
+        except ResolveError as exc:
+            self.add(exc.code, exc.message, path)
+            return
+        self._walk(handle, path)
+
+    def _check_hook(self, owner: Manifest, event: str, hook: m.LifecycleHook, path: Path) -> None:
+        if event != "exit":
+            self.add("AAP111", f"lifecycle hook {event!r} is not run (only `exit` hooks are)", path)
+            return
+        try:
+            handle = resolve_invocation(owner, hook, path, self.mset)
+        except ResolveError as exc:
+            self.add(exc.code, exc.message, path)
+            return
+        self._walk(handle, path)
+
+    def _check_template_names(self) -> None:
+        seen: set[str] = set()
+        for index, template in enumerate(self.manifest.spec.templates or []):
+            path = (*self.manifest.spec_path, "templates", index, "name")
+            if not template.name:
+                self.add("AAP010", "template name is required", path)
+            elif template.name in seen:
+                self.add("AAP023", f"template name {template.name!r} is used more than once", path)
+            seen.add(template.name or "")
+
+    # -- one template ------------------------------------------------------------------
+    def _check_template(self, handle: TemplateHandle) -> None:
+        template, path = handle.template, handle.path
+        kinds = body_kinds(template)
+        if len(kinds) != 1:
+            found = ", ".join(kinds) if kinds else "none"
+            self.add(
+                "AAP029",
+                f"a template needs exactly one body (container, script, steps, dag, suspend, http, ...); found {found}",
+                path,
+                handle.owner,
+            )
+        self._check_strings(template, path, handle.owner)
+        if template.steps is not None:
+            self._check_steps(handle)
+        if template.dag is not None:
+            self._check_dag(handle)
+
+    def _check_steps(self, handle: TemplateHandle) -> None:
+        names: set[str] = set()
+        for g, group in enumerate(handle.template.steps or []):
+            for s, step in enumerate(group.root):
+                path = (*handle.path, "steps", g, s)
+                if not step.name:
+                    self.add("AAP010", "step name is required", (*path, "name"), handle.owner)
+                elif step.name in names:
+                    self.add(
+                        "AAP023",
+                        f"step name {step.name!r} is used more than once in template {handle.name!r}",
+                        (*path, "name"),
+                        handle.owner,
+                    )
+                names.add(step.name or "")
+                self._check_invocation(handle.owner, step, path)
+
+    def _check_dag(self, handle: TemplateHandle) -> None:
+        dag = handle.template.dag
+        assert dag is not None
+        tasks = dag.tasks or []
+        names = [t.name for t in tasks]
+        index: dict[str, int] = {}
+        for i, name in enumerate(names):
+            index.setdefault(name, i)
+        edges: dict[str, list[str]] = {name: [] for name in names}
+        for i, task in enumerate(tasks):
+            path = (*handle.path, "dag", "tasks", i)
+            if names.count(task.name) > 1 and index[task.name] != i:
+                self.add(
+                    "AAP023",
+                    f"task name {task.name!r} is used more than once in template {handle.name!r}",
+                    (*path, "name"),
+                    handle.owner,
+                )
+            if task.dependencies is not None and task.depends is not None:
+                self.add("AAP024", "use either dependencies or depends, not both", (*path, "depends"), handle.owner)
+            deps: list[tuple[str, Path]] = [
+                (d, (*path, "dependencies", j)) for j, d in enumerate(task.dependencies or [])
+            ]
+            if task.depends is not None:
+                try:
+                    deps += [(d, (*path, "depends")) for d in depends_task_names(task.depends)]
+                except ExpressionError as exc:
+                    self.add("AAP028", f"depends: {exc}", (*path, "depends"), handle.owner)
+            for dep, dep_path in deps:
+                if dep not in index:
+                    self.add(
+                        "AAP025",
+                        f"task {task.name!r} depends on {dep!r}, which is not a task of template {handle.name!r}",
+                        dep_path,
+                        handle.owner,
+                    )
+                elif dep not in edges[task.name]:
+                    edges[task.name].append(dep)
+            self._check_invocation(handle.owner, task, path)
+        for target in (dag.target or "").replace(",", " ").split():
+            if "{{" not in target and target not in index:
+                self.add(
+                    "AAP025",
+                    f"target {target!r} is not a task of template {handle.name!r}",
+                    (*handle.path, "dag", "target"),
+                    handle.owner,
+                )
+        cycle = _find_cycle(edges)
+        if cycle:
+            first = cycle[0]
+            self.add(
+                "AAP022",
+                "tasks depend on each other in a cycle: " + " -> ".join(cycle),
+                (*handle.path, "dag", "tasks", index[first]),
+                handle.owner,
+            )
+
+    def _check_invocation(self, owner: Manifest, invocation: Any, path: Path) -> None:
+        loops = [k for k in ("with_items", "with_param", "with_sequence") if getattr(invocation, k) is not None]
+        if len(loops) > 1:
+            self.add("AAP030", "use only one of withItems, withParam and withSequence", path, owner)
+        sequence = invocation.with_sequence
+        if sequence is not None and sequence.count is not None and sequence.end is not None:
+            self.add("AAP030", "withSequence takes count or end, not both", (*path, "withSequence"), owner)
+        for field in ("when", "with_param"):
+            value = getattr(invocation, field)
+            if value:
+                self._check_text(value, (*path, "when" if field == "when" else "withParam"), owner)
+        self._check_arguments(invocation.arguments, (*path, "arguments"), owner)
+        for event, hook in (invocation.hooks or {}).items():
+            hook_path = (*path, "hooks", event)
+            if event != "exit":
+                self.add("AAP111", f"lifecycle hook {event!r} is not run (only `exit` hooks are)", hook_path, owner)
+                continue
+            try:
+                resolve_invocation(owner, hook, hook_path, self.mset)
+            except ResolveError as exc:
+                self.add(exc.code, exc.message, hook_path, owner)
+        if invocation.on_exit:
+            try:
+                by_name(owner, invocation.on_exit)
+            except ResolveError as exc:
+                self.add(exc.code, exc.message, (*path, "onExit"), owner)
+        try:
+            resolve_invocation(owner, invocation, path, self.mset)
+        except ResolveError as exc:
+            self.add(exc.code, exc.message, (*path, "templateRef" if invocation.template_ref else "template"), owner)
+
+    def _check_arguments(self, arguments: Any, path: Path, owner: Manifest | None = None) -> None:
+        if arguments is None:
+            return
+        for i, param in enumerate(arguments.parameters or []):
+            if param.value is not None:
+                self._check_text(param.value, (*path, "parameters", i, "value"), owner)
+
+    def _check_strings(self, template: m.Template, path: Path, owner: Manifest) -> None:
+        """Syntax of ``{{...}}`` tags in the leaf fields users write most."""
+        for field_path, text in _template_strings(template, path):
+            self._check_text(text, field_path, owner)
+
+    def _check_text(self, text: str, path: Path, owner: Manifest | None = None) -> None:
+        try:
+            check_template(text)
+        except ExpressionError as exc:
+            self.add("AAP028", str(exc), path, owner)
+
+    # -- recursion over the invocation graph ----------------------------------------------
+    def _walk(self, handle: TemplateHandle, via: Path) -> None:
+        key = handle.key
+        if key in self._done:
+            return
+        if key in self._visiting:
+            self.add("AAP026", f"template {handle.name!r} invokes itself (recursion is not compiled)", via)
+            return
+        self._visiting.append(key)
+        for invocation, path in _invocations(handle):
+            try:
+                child = resolve_invocation(handle.owner, invocation, path, self.mset)
+            except ResolveError:
+                continue  # reported where the invocation itself is checked
+            # Report at the invocation in this manifest, even when the loop closes elsewhere.
+            self._walk(child, path if handle.owner is self.manifest else via)
+        self._visiting.pop()
+        self._done.add(key)
+
+
+def _invocations(handle: TemplateHandle) -> Iterator[tuple[Any, Path]]:
+    template = handle.template
+    for g, group in enumerate(template.steps or []):
+        for s, step in enumerate(group.root):
+            yield step, (*handle.path, "steps", g, s)
+    if template.dag is not None:
+        for i, task in enumerate(template.dag.tasks or []):
+            yield task, (*handle.path, "dag", "tasks", i)
+
+
+def _template_strings(template: m.Template, path: Path) -> Iterator[tuple[Path, str]]:
+    for kind in ("container", "script"):
+        body = getattr(template, kind)
+        if body is None:
+            continue
+        for field in ("command", "args"):
+            for i, text in enumerate(getattr(body, field) or []):
+                yield (*path, kind, field, i), text
+        if kind == "script" and body.source:
+            yield (*path, kind, "source"), body.source
+        for i, env in enumerate(body.env or []):
+            if env.value:
+                yield (*path, kind, "env", i, "value"), env.value
+    if template.http is not None:
+        if template.http.url:
+            yield (*path, "http", "url"), template.http.url
+        if template.http.body:
+            yield (*path, "http", "body"), template.http.body
+    for i, param in enumerate((template.outputs.parameters if template.outputs else None) or []):
+        vf = param.value_from
+        if vf is not None and vf.parameter:
+            yield (*path, "outputs", "parameters", i, "valueFrom", "parameter"), vf.parameter
+        if vf is not None and vf.expression:
+            yield (*path, "outputs", "parameters", i, "valueFrom", "expression"), "{{=" + vf.expression + "}}"
+
+
+def _find_cycle(edges: dict[str, list[str]]) -> list[str]:
+    """A cycle in ``task -> dependencies`` edges, as a list of names (first repeated last)."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        stack.append(node)
+        for dep in edges.get(node, []):
+            if state.get(dep) == 1:
+                return [*stack[stack.index(dep) :], dep]
+            if dep not in state:
+                found = visit(dep)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return []
+
+    for node in edges:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return []
