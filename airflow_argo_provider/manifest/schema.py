@@ -90,7 +90,17 @@ def _raw_path(raw: Any, loc: tuple[Any, ...]) -> Path:
     path: list[str | int] = []
     node = raw
     for part in loc:
-        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node) or isinstance(node, dict) and isinstance(part, str) and not part.islower() and part in node:
+        if (
+            isinstance(node, dict)
+            and part in node
+            or isinstance(node, list)
+            and isinstance(part, int)
+            and 0 <= part < len(node)
+            or isinstance(node, dict)
+            and isinstance(part, str)
+            and not part.islower()
+            and part in node
+        ):
             path.append(part)
             node = node[part]
     return tuple(path)
