@@ -14,7 +14,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "coverage.md"
-DEFAULT_CORPUS = Path(os.environ.get("ARGO_EXAMPLES", REPO.parent / "shared" / "argo-examples"))
+
+
+def default_corpus() -> Path:
+    """``shared/argo-examples`` beside the repository or one of its parents (or ARGO_EXAMPLES)."""
+    if os.environ.get("ARGO_EXAMPLES"):
+        return Path(os.environ["ARGO_EXAMPLES"])
+    for folder in REPO.parents:
+        if (folder / "shared" / "argo-examples").is_dir():
+            return folder / "shared" / "argo-examples"
+    return REPO.parent / "shared" / "argo-examples"
+
 
 HEADER = """\
 # Coverage of the Argo Workflows examples
@@ -59,7 +69,7 @@ def codes_markdown() -> str:
 
 
 def main() -> int:
-    corpus = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_CORPUS
+    corpus = Path(sys.argv[1]) if len(sys.argv) > 1 else default_corpus()
     if not corpus.is_dir():
         print(f"no corpus at {corpus}", file=sys.stderr)
         return 2

@@ -8,9 +8,22 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-# The upstream Argo Workflows examples (Apache-2.0) live beside the repository; they are read,
-# never copied or edited. ARGO_EXAMPLES overrides the location.
-ARGO_EXAMPLES = Path(os.environ.get("ARGO_EXAMPLES", REPO.parent / "shared" / "argo-examples")).resolve()
+
+
+def _find_examples() -> Path:
+    """The upstream Argo Workflows examples (Apache-2.0): ``shared/argo-examples`` beside the
+    repository (or beside one of its parent folders). They are read, never copied or edited.
+    ARGO_EXAMPLES overrides the location."""
+    if os.environ.get("ARGO_EXAMPLES"):
+        return Path(os.environ["ARGO_EXAMPLES"]).resolve()
+    for folder in REPO.parents:
+        candidate = folder / "shared" / "argo-examples"
+        if candidate.is_dir():
+            return candidate
+    return REPO.parent / "shared" / "argo-examples"
+
+
+ARGO_EXAMPLES = _find_examples()
 
 
 @pytest.fixture(scope="session")
