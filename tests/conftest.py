@@ -1,13 +1,31 @@
-"""Shared fixtures: the repository layout and the upstream Argo example corpus."""
+"""Shared fixtures: the repository layout, the upstream Argo example corpus, and a real Airflow.
+
+Each test process gets its own Airflow home (SQLite) before anything imports Airflow, so
+parallel test workers never share a metadata database.
+"""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import tempfile
+import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+AIRFLOW_HOME = Path(tempfile.gettempdir()) / f"airflow-argo-tests-{os.getpid()}-{_WORKER}"
+DAGS = AIRFLOW_HOME / "dags"
+os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
+os.environ.pop("AIRFLOW__ARGO__BACKEND", None)
 
 
 def _find_examples() -> Path:
@@ -44,3 +62,36 @@ def write_manifest(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated metadata database for this test process; returns the dags folder."""
+    DAGS.mkdir(parents=True, exist_ok=True)
+    marker = AIRFLOW_HOME / ".migrated"
+    if not marker.exists():
+        airflow = Path(sys.executable).parent / "airflow"
+        done = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True, env=dict(os.environ))
+        assert done.returncode == 0, done.stderr[-3000:]
+        marker.write_text("ok")
+    return DAGS
+
+
+@pytest.fixture
+def run_workflow(airflow_db: Path, tmp_path: Path):
+    """Run a manifest (YAML text or a path) once through Airflow; return the run's report."""
+    from airflow_argo_provider.cli.run import execute_manifest
+
+    def run(manifest: str | Path, params: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
+        if isinstance(manifest, Path):
+            path = manifest
+        else:
+            path = tmp_path / "workflow.yaml"
+            path.write_text(textwrap.dedent(manifest))
+        return execute_manifest(path, params or {}, dags=airflow_db, **kwargs)
+
+    return run
+
+
+def nodes_by_name(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {node["displayName"]: node for node in result["nodes"]}

@@ -291,3 +291,15 @@ def load_text(text: str, file: str = "<string>") -> ManifestSet:
         read_document(doc, file, result)
     check_set(result)
     return result
+
+
+def runnable_manifest(mset: ManifestSet, file: str, entrypoint: str | None = None) -> Manifest | None:
+    """The manifest of ``file`` to run: its first Workflow or CronWorkflow, else a WorkflowTemplate
+    with an entrypoint (or any WorkflowTemplate when ``entrypoint`` is given)."""
+    target = str(FsPath(file).resolve())
+    candidates = [m for m in mset.by_kind(*DAG_KINDS) if str(FsPath(m.file).resolve()) == target]
+    candidates.sort(key=lambda m: (m.kind == "WorkflowTemplate", m.doc.index))
+    for manifest in candidates:
+        if manifest.kind != "WorkflowTemplate" or entrypoint or (manifest.spec and manifest.spec.entrypoint):
+            return manifest
+    return None

@@ -1,0 +1,322 @@
+"""``airflow-argo run``: run one manifest once through Airflow, and report its nodes.
+
+The manifest is compiled into a DAG that Airflow loads from a dags folder (``dag.test()``
+only runs DAGs that come from a DAG bundle), then run with ``dag.test()``. By default a
+project-local Airflow home ``.airflow-argo/`` (SQLite) is created on demand in the current
+folder; ``--airflow-home`` (or ``AIRFLOW_ARGO_USE_AIRFLOW_HOME=1``) uses the configured one.
+
+With ``-o json`` stdout holds exactly one JSON object and everything else goes to stderr.
+Exit status: 0 when the workflow Succeeded, 1 when it Failed or Errored, 2 for invalid input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+LOCAL_HOME = ".airflow-argo"
+STUB_NAME = "airflow_argo_run.py"
+
+
+def add_parser(sub: Any) -> None:
+    run = sub.add_parser(
+        "run",
+        help="run a manifest once through Airflow and print its nodes",
+        description="Compile an Argo manifest and run it once with Airflow (dag.test()).",
+    )
+    run.add_argument("file", metavar="FILE")
+    run.add_argument(
+        "-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", help="a workflow parameter (repeatable)"
+    )
+    run.add_argument("--parameter-file", metavar="F", help="YAML or JSON file of parameters")
+    run.add_argument("--entrypoint", metavar="T", help="run this template instead of spec.entrypoint")
+    run.add_argument("--backend", choices=("local", "kubernetes"), default=None)
+    run.add_argument("-o", "--output", choices=("json",), default=None, help="print one JSON object")
+    run.add_argument(
+        "--airflow-home",
+        action="store_true",
+        help="use the configured Airflow (AIRFLOW_HOME) instead of ./.airflow-argo",
+    )
+    run.set_defaults(handler=run_command)
+
+
+class InvalidInput(Exception):
+    pass
+
+
+def parse_parameters(pairs: list[str], parameter_file: str | None) -> dict[str, str]:
+    import yaml
+
+    from airflow_argo_provider.expressions import render_value
+
+    values: dict[str, str] = {}
+    if parameter_file:
+        try:
+            data = yaml.safe_load(Path(parameter_file).read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise InvalidInput(f"--parameter-file {parameter_file}: {exc}") from None
+        if not isinstance(data, dict):
+            raise InvalidInput(f"--parameter-file {parameter_file}: expected a mapping of name: value")
+        values.update({str(k): v if isinstance(v, str) else render_value(v) for k, v in data.items()})
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise InvalidInput(f"-p {pair!r}: expected NAME=VALUE")
+        values[name] = value
+    return values
+
+
+def _setup_environment(use_airflow_home: bool) -> Path:
+    """Point Airflow at the project-local home (unless told otherwise) before importing it."""
+    if use_airflow_home or os.environ.get("AIRFLOW_ARGO_USE_AIRFLOW_HOME"):
+        home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
+        dags = home / "argo-run-dags"
+    else:
+        home = Path.cwd() / LOCAL_HOME
+        os.environ["AIRFLOW_HOME"] = str(home)
+        os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+        os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
+        dags = home / "dags"
+    home.mkdir(parents=True, exist_ok=True)
+    dags.mkdir(parents=True, exist_ok=True)
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    return dags
+
+
+def _migrate(out: TextIO) -> None:
+    """Create or upgrade the metadata database when this Airflow version has not done it yet."""
+    import airflow
+
+    home = Path(os.environ["AIRFLOW_HOME"])
+    marker = home / f".migrated-{airflow.__version__}"
+    if marker.exists():
+        return
+    print(f"preparing the Airflow metadata database in {home} ...", file=out)
+    airflow_bin = Path(sys.executable).parent / "airflow"
+    command = [str(airflow_bin)] if airflow_bin.exists() else [sys.executable, "-m", "airflow"]
+    done = subprocess.run([*command, "db", "migrate"], capture_output=True, text=True, env=dict(os.environ))
+    if done.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed:\n{done.stderr[-2000:]}")
+    marker.write_text("ok\n")
+
+
+def _write_stub(dags: Path, file: Path, entrypoint: str | None, backend: str | None) -> None:
+    for old in dags.glob("*.py"):
+        if old.name == STUB_NAME:
+            old.unlink()
+    args = f"{str(file)!r}, backend={backend!r}, entrypoint={entrypoint!r}"
+    (dags / STUB_NAME).write_text(
+        '"""The Airflow DAG of the manifest `airflow-argo run` is running."""\n'
+        "from airflow_argo_provider.dagfolder import load_manifest_dag\n\n"
+        f"globals().update(load_manifest_dag({args}))\n"
+    )
+
+
+def _progress(dag_id: str, stop: threading.Event, out: TextIO) -> None:
+    """Print task instances as they finish (polls the metadata database)."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    seen: dict[tuple[str, int], str] = {}
+    symbols = {"success": "ok  ", "failed": "FAIL", "skipped": "skip", "up_for_retry": "retry"}
+    while not stop.is_set():
+        with contextlib.suppress(Exception), create_session() as session:
+            rows = session.execute(
+                select(  # type: ignore[call-overload]
+                    TaskInstance.task_id, TaskInstance.map_index, TaskInstance.state, TaskInstance.rendered_map_index
+                )
+                .where(TaskInstance.dag_id == dag_id)
+                .where(TaskInstance.state.in_(list(symbols)))
+            ).all()
+            for task_id, map_index, state, label in rows:
+                key = (task_id, map_index)
+                if seen.get(key) != state:
+                    seen[key] = state
+                    name = label if map_index >= 0 and label else task_id
+                    print(f"  {symbols.get(str(state), str(state))}  {name}", file=out, flush=True)
+        stop.wait(0.5)
+
+
+def _store_for(dag_id: str, run_id: str) -> Any:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from airflow_argo_provider.runtime.records import XCOM_KEY
+    from airflow_argo_provider.runtime.store import MemoryStore
+
+    payloads: dict[str, list[dict[str, Any]]] = {}
+    states: dict[tuple[str, int], str] = {}
+    with create_session() as session:
+        for row in session.scalars(
+            select(XComModel).where(XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.key == XCOM_KEY)
+        ):
+            value = row.value
+            if isinstance(value, str):
+                value = json.loads(value)
+            payloads.setdefault(row.task_id, []).append(value)
+        for task_id, map_index, state in session.execute(
+            select(TaskInstance.task_id, TaskInstance.map_index, TaskInstance.state).where(
+                TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id
+            )
+        ):
+            states[(task_id, map_index)] = str(state)
+    return MemoryStore(payloads, states)
+
+
+def _iso(moment: Any) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else None
+
+
+def run_command(args: argparse.Namespace) -> int:
+    json_out = args.output == "json"
+    err = sys.stderr
+    file = Path(args.file).resolve()
+    try:
+        params = parse_parameters(args.parameter, args.parameter_file)
+        if not file.is_file():
+            raise InvalidInput(f"{args.file}: no such file")
+    except InvalidInput as exc:
+        print(f"error: {exc}", file=err)
+        return 2
+    # Check the manifest before touching Airflow: invalid input exits 2 with its problems.
+    from airflow_argo_provider.manifest import ManifestError, load_paths
+    from airflow_argo_provider.manifest.loader import runnable_manifest
+
+    mset = load_paths([file.parent])
+    manifest = runnable_manifest(mset, str(file), args.entrypoint)
+    problems = [p for p in mset.problems if p.file == str(file) and not p.note]
+    if manifest is None and not problems:
+        print(f"{file}: no runnable Workflow, CronWorkflow or WorkflowTemplate", file=err)
+        return 2
+    if problems:
+        for problem in problems:
+            print(problem.format(), file=err)
+        return 2
+    dags = _setup_environment(args.airflow_home)
+    with contextlib.redirect_stdout(err):
+        try:
+            _migrate(err)
+            result = execute_manifest(
+                file,
+                params,
+                dags=dags,
+                entrypoint=args.entrypoint,
+                backend=args.backend,
+                progress=None if json_out else err,
+            )
+        except ManifestError as exc:
+            for problem in exc.problems:
+                print(problem.format(), file=err)
+            return 2
+    if json_out:
+        sys.stdout.write(json.dumps(result, indent=2, sort_keys=False) + "\n")
+    else:
+        print_table(result, sys.stdout)
+    return 0 if result["phase"] == "Succeeded" else 1
+
+
+def execute_manifest(
+    file: Path,
+    params: dict[str, str],
+    *,
+    dags: Path,
+    entrypoint: str | None = None,
+    backend: str | None = None,
+    progress: TextIO | None = None,
+) -> dict[str, Any]:
+    """Compile ``file`` into the dags folder ``dags``, run it with ``dag.test()``, report it.
+
+    Airflow must already be configured (``AIRFLOW_HOME``, a migrated database) and ``dags``
+    must be its dags folder.
+    """
+    from airflow.dag_processing.dagbag import DagBag
+
+    _write_stub(dags, file, entrypoint, backend)
+    bag = DagBag(str(dags))
+    if bag.import_errors:
+        message = "\n".join(bag.import_errors.values())
+        raise RuntimeError(f"the DAG could not be loaded:\n{message}")
+    dags_found = [d for d in bag.dags.values() if any(hasattr(t, "plan") for t in d.tasks)]
+    if not dags_found:
+        raise RuntimeError(f"no DAG was compiled from {file}")
+    dag = dags_found[0]
+    dag_id = dag.dag_id
+    plan = next(t.plan for t in dag.tasks if hasattr(t, "plan"))
+    stop = threading.Event()
+    printer = None
+    if progress is not None:
+        print(f"running {dag_id} ({len(dag.tasks)} tasks) ...", file=progress, flush=True)
+        printer = threading.Thread(target=_progress, args=(dag_id, stop, progress), daemon=True)
+        printer.start()
+    started = time.time()
+    try:
+        dag_run = dag.test(run_conf=params or None)
+    finally:
+        stop.set()
+        if printer is not None:
+            printer.join(timeout=2)
+    return report(plan, dag_id, dag_run, time.time() - started)
+
+
+def report(plan: Any, dag_id: str, dag_run: Any, seconds: float) -> dict[str, Any]:
+    """The run as Argo reports a workflow: phase, times, parameters, outputs and nodes."""
+    from airflow_argo_provider.plan.model import WORKFLOW_PHASE_ID
+    from airflow_argo_provider.runtime.context import workflow_vars
+    from airflow_argo_provider.runtime.report import node_report
+    from airflow_argo_provider.runtime.view import RunView
+
+    store = _store_for(dag_id, dag_run.run_id)
+    context = {
+        "run_id": dag_run.run_id,
+        "dag_run": dag_run,
+        "params": dag_run.conf or {},
+        "logical_date": dag_run.logical_date,
+    }
+    workflow = workflow_vars(plan, context)
+    view = RunView(plan, store, workflow)
+    final = next((p for p in store.payloads(WORKFLOW_PHASE_ID) if p.node is not None), None)
+    phase = final.node.phase if final and final.node else ("Succeeded" if str(dag_run.state) == "success" else "Error")
+    message = final.node.message if final and final.node else ""
+    parameters = {
+        k[len("workflow.parameters.") :]: v
+        for k, v in workflow.items()
+        if k.startswith("workflow.parameters.") and k != "workflow.parameters.json"
+    }
+    return {
+        "name": workflow["workflow.name"],
+        "phase": phase,
+        "message": message,
+        "startedAt": _iso(dag_run.start_date),
+        "finishedAt": _iso(dag_run.end_date),
+        "duration": round(seconds, 3),
+        "parameters": parameters,
+        "outputs": {"parameters": dict(final.node.parameters) if final and final.node else {}},
+        "nodes": node_report(view),
+    }
+
+
+def print_table(result: dict[str, Any], out: TextIO) -> None:
+    nodes = result["nodes"]
+    width = max([len(n["displayName"]) for n in nodes] + [4])
+    print(f"\n{'NODE':<{width}}  {'PHASE':<10}  MESSAGE", file=out)
+    for node in nodes:
+        message = node["message"] or ""
+        result_text = node["outputs"].get("result")
+        if not message and result_text:
+            message = "result: " + (result_text if len(result_text) < 60 else result_text[:57] + "...")
+        print(f"{node['displayName']:<{width}}  {node['phase']:<10}  {message}", file=out)
+    print(f"\n{result['name']}: {result['phase']}" + (f" ({result['message']})" if result["message"] else ""), file=out)
+    if result["outputs"]["parameters"]:
+        print(f"outputs: {json.dumps(result['outputs']['parameters'])}", file=out)

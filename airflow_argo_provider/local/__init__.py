@@ -1,0 +1,1 @@
+"""The local backend: container and script templates as processes on this machine."""

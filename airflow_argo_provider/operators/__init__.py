@@ -1,0 +1,1 @@
+"""Airflow operators that run the nodes of Argo workflows."""

@@ -1,0 +1,143 @@
+"""Container and script templates as local processes (the local backend)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from airflow_argo_provider.local.runner import (
+    STAGING,
+    CommandError,
+    MissingValueError,
+    build_env,
+    prepare_sandbox,
+    resolve_command,
+    run_process,
+)
+from airflow_argo_provider.operators.base import ArgoNodeOperator
+from airflow_argo_provider.runtime.context import run_dir, safe_name, work_dir
+from airflow_argo_provider.runtime.step import Invocation, RawOutcome, output_paths
+
+log = logging.getLogger(__name__)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def local_secret(name: str, key: str) -> str:
+    """A Kubernetes secret's key, for the local backend: Airflow Variable ``NAME`` holding a JSON map.
+
+    ``key=""`` returns the whole map as JSON (for ``envFrom.secretRef``).
+    """
+    from airflow.sdk import Variable
+
+    value = Variable.get(name, default=None)
+    if value is None:
+        raise MissingValueError(
+            f"secret {name!r}: the local backend reads Kubernetes secrets from the Airflow Variable {name!r} "
+            "(a JSON object of key: value); it is not set"
+        )
+    if not key:
+        return str(value)
+    import json
+
+    try:
+        data = json.loads(value)
+    except ValueError:
+        raise MissingValueError(f"secret {name!r}: Airflow Variable {name!r} is not a JSON object") from None
+    if not isinstance(data, dict) or key not in data:
+        raise MissingValueError(f"secret {name!r} has no key {key!r} (Airflow Variable {name!r})")
+    return str(data[key])
+
+
+class ArgoLocalOperator(ArgoNodeOperator):
+    """Runs an Argo container or script template as a process on the worker."""
+
+    ui_color = "#d9f2e6"
+
+    def run_invocation(self, invocation: Invocation, context: Any, timeout: float | None) -> RawOutcome:
+        template = invocation.template
+        body: Mapping[str, Any] = template.get("container") or template.get("script") or {}
+        image = body.get("image")
+        run_id = str(context["run_id"])
+        step_root = run_dir(self.plan, run_id) / "steps" / safe_name(invocation.pod_name)
+        shutil.rmtree(step_root, ignore_errors=True)
+        volumes = [*(self.plan.pod_spec.get("volumes") or []), *(template.get("volumes") or [])]
+        for claim in self.plan.pod_spec.get("volumeClaimTemplates") or []:
+            name = (claim.get("metadata") or {}).get("name")
+            if name:
+                volumes.append({"name": name, "persistentVolumeClaim": {"claimName": f"__run__/{name}"}})
+        paths = output_paths(template)
+        sandbox = prepare_sandbox(
+            template,
+            volumes,
+            step_root,
+            run_dir(self.plan, run_id),
+            work_dir(),
+            paths,
+            self.plan.config_maps,
+            local_secret,
+        )
+        if not sandbox.isolated:
+            log.warning(
+                "steps run without a private mount namespace here: parallel steps share /tmp and "
+                "volumes are not mounted"
+            )
+        try:
+            argv = resolve_command(template, image)
+            env = build_env(body, os.environ, self.plan.config_maps, local_secret)
+        except (CommandError, MissingValueError) as exc:
+            return RawOutcome(exit_code=None, message=str(exc), error=True)
+        env.setdefault("ARGO_POD_NAME", invocation.pod_name)
+        env.setdefault("ARGO_NODE_NAME", invocation.node_name)
+        if "script" in template:
+            source = template["script"].get("source", "")
+            if source:
+                script_dir = (
+                    (sandbox.root / "tmp" / ".argo-staging") if sandbox.isolated else (sandbox.root / "staging")
+                )
+                script_dir.mkdir(parents=True, exist_ok=True)
+                script = script_dir / "script"
+                script.write_text(source)
+                script.chmod(0o755)
+                argv.append(f"{STAGING}/script" if sandbox.isolated else str(script))
+        name = invocation.display_name
+        log.info("running %s (image %s): %s", name, image, " ".join(argv))
+
+        def on_line(stream: str, line: str) -> None:
+            log.info("[%s] %s", stream, line)
+
+        result = run_process(
+            argv,
+            env=env,
+            cwd=body.get("workingDir"),
+            sandbox=sandbox,
+            image=image,
+            timeout=timeout,
+            output_paths=paths,
+            on_line=on_line,
+        )
+        if not os.environ.get("AIRFLOW_ARGO_KEEP_STEP_DIRS"):
+            shutil.rmtree(step_root, ignore_errors=True)
+        return RawOutcome(
+            exit_code=result.exit_code,
+            stdout=result.stdout_tail,
+            message=result.message,
+            error=result.error,
+            files=result.files,
+            started_at=_iso(result.started) if result.started else None,
+            finished_at=_iso(result.finished) if result.finished else None,
+            timed_out=result.timed_out,
+        )
+
+
+def cleanup_run(plan: Any, run_id: str) -> None:
+    """Remove a run's local directories (volumes of its claims, step directories)."""
+    path: Path = run_dir(plan, run_id)
+    shutil.rmtree(path, ignore_errors=True)

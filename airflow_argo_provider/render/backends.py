@@ -1,0 +1,49 @@
+"""Which operator runs which kind of leaf, per backend: a table, not branches.
+
+``local`` runs container and script templates as processes on the worker; ``kubernetes``
+runs them as pods. HTTP, suspend and SNS plugin steps run the same way in both backends.
+The default backend is ``[argo] backend`` (``AIRFLOW__ARGO__BACKEND``), else ``local``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+BACKENDS = ("local", "kubernetes")
+
+# (backend, template body) -> "module:Class"; "*" matches every backend.
+OPERATORS: dict[tuple[str, str], str] = {
+    ("local", "container"): "airflow_argo_provider.operators.local:ArgoLocalOperator",
+    ("local", "script"): "airflow_argo_provider.operators.local:ArgoLocalOperator",
+    ("*", "suspend"): "airflow_argo_provider.operators.suspend:ArgoSuspendOperator",
+}
+
+
+class BackendError(ValueError):
+    pass
+
+
+def default_backend() -> str:
+    value = os.environ.get("AIRFLOW__ARGO__BACKEND")
+    if not value:
+        try:
+            from airflow.configuration import conf
+
+            value = conf.get("argo", "backend", fallback=None)
+        except Exception:
+            value = None
+    return (value or "local").strip().lower()
+
+
+def operator_class(backend: str, body: str) -> type[Any]:
+    """The operator class for a leaf whose template body is ``body`` (container, script, ...)."""
+    if backend not in BACKENDS:
+        raise BackendError(f"unknown backend {backend!r} (choose one of {', '.join(BACKENDS)})")
+    path = OPERATORS.get((backend, body)) or OPERATORS.get(("*", body))
+    if path is None:
+        raise BackendError(f"the {backend} backend cannot run {body} templates")
+    module, _, name = path.partition(":")
+    cls: type[Any] = getattr(importlib.import_module(module), name)
+    return cls

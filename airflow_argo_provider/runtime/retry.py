@@ -1,0 +1,179 @@
+"""Argo's ``retryStrategy``: which failures are retried, how often, and how long to wait.
+
+:class:`RetrySettings` is the pure part (also used for retries inside one task, in batched
+fan-outs). :class:`ArgoRetryPolicy` plugs it into Airflow's retry policy hook, so a step is
+retried by Airflow itself with exactly Argo's delays: the wait before retry ``n`` is
+``duration * factor**(n-1)``, capped by ``cap``, and ``maxDuration`` (counted from the start
+of the first attempt) stops retrying.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_argo_provider.expressions import ExpressionError, evaluate
+from airflow_argo_provider.runtime.records import ERROR, FAILED
+
+# Without `limit` Argo retries forever; Airflow needs a number.
+UNLIMITED_RETRIES = 10_000
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+# Messages Argo treats as transient (util/errors: IsTransientErr), plus TRANSIENT_ERROR_PATTERN.
+_TRANSIENT = re.compile(
+    r"(connection reset by peer|connection refused|i/o timeout|timed out|timeout|EOF|"
+    r"too many requests|service unavailable|server is currently unable|etcdserver: leader changed|"
+    r"the object has been modified|TLS handshake timeout|broken pipe|no route to host|"
+    r"temporary failure in name resolution|transient)",
+    re.IGNORECASE,
+)
+
+
+class DurationError(ValueError):
+    pass
+
+
+def parse_duration(text: str | int | float | None) -> float | None:
+    """Seconds in an Argo duration: ``"5s"``, ``"1m30s"``, ``"2h"``, ``"1d"``, or a bare number of seconds."""
+    if text is None or text == "":
+        return None
+    if isinstance(text, (int, float)):
+        return float(text)
+    raw = str(text).strip()
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    pos, total = 0, 0.0
+    for match in _DURATION.finditer(raw):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(raw) or pos == 0:
+        raise DurationError(f"invalid duration {raw!r} (use e.g. 5s, 1m30s, 2h)")
+    return total
+
+
+def is_transient(message: str) -> bool:
+    pattern = os.environ.get("TRANSIENT_ERROR_PATTERN")
+    if pattern:
+        try:
+            if re.search(pattern, message):
+                return True
+        except re.error:
+            pass
+    return bool(_TRANSIENT.search(message))
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How an attempt ended, as the retry rules see it."""
+
+    phase: str  # Failed or Error
+    message: str = ""
+    exit_code: str | None = None
+    duration: float = 0.0
+    transient: bool | None = None  # None: decide from the message
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    limit: int | None
+    policy: str = "OnFailure"
+    duration: float | None = None
+    factor: float | None = None
+    cap: float | None = None
+    max_duration: float | None = None
+    expression: str | None = None
+
+    @classmethod
+    def from_template(cls, spec: dict[str, Any] | None) -> RetrySettings | None:
+        """The settings of a template's ``retryStrategy`` (None when it has none)."""
+        if not spec:
+            return None
+        limit = spec.get("limit")
+        backoff = spec.get("backoff") or {}
+        factor = backoff.get("factor")
+        return cls(
+            limit=int(limit) if limit not in (None, "") and str(limit).lstrip("-").isdigit() else None,
+            policy=spec.get("retryPolicy") or "OnFailure",
+            duration=parse_duration(backoff.get("duration")),
+            factor=float(factor) if factor not in (None, "") else None,
+            cap=parse_duration(backoff.get("cap")),
+            max_duration=parse_duration(backoff.get("maxDuration")),
+            expression=spec.get("expression"),
+        )
+
+    @property
+    def airflow_retries(self) -> int:
+        return UNLIMITED_RETRIES if self.limit is None else max(self.limit, 0)
+
+    def delay(self, retry_number: int) -> float:
+        """Seconds to wait before retry ``retry_number`` (1 for the first retry)."""
+        wait = self.duration or 0.0
+        if self.factor and self.factor > 0:
+            wait = wait * self.factor ** max(retry_number - 1, 0)
+        if self.cap is not None:
+            wait = min(wait, self.cap)
+        return wait
+
+    def policy_allows(self, failure: Failure) -> bool:
+        if self.policy == "Always":
+            return True
+        if self.policy == "OnError":
+            return failure.phase == ERROR
+        if self.policy == "OnTransientError":
+            transient = failure.transient if failure.transient is not None else is_transient(failure.message)
+            return failure.phase in (ERROR, FAILED) and transient
+        return failure.phase == FAILED  # OnFailure
+
+    def decide(self, failure: Failure, retries_done: int, elapsed: float | None) -> tuple[bool, float, str]:
+        """``(retry?, delay seconds, reason)`` after an attempt failed.
+
+        ``retries_done`` counts the retries already made; ``elapsed`` is the time since the
+        first attempt started (for ``maxDuration``), when known.
+        """
+        if self.limit is not None and retries_done >= self.limit:
+            return False, 0.0, "No more retries left"
+        if not self.policy_allows(failure):
+            return False, 0.0, f"retryPolicy {self.policy} does not retry this failure ({failure.phase})"
+        if self.expression:
+            env = {
+                "lastRetry": {
+                    "exitCode": failure.exit_code if failure.exit_code is not None else "-1",
+                    "status": failure.phase,
+                    "duration": str(int(failure.duration)),
+                    "message": failure.message,
+                }
+            }
+            try:
+                if not evaluate(self.expression, env):
+                    return False, 0.0, f"retryStrategy.expression {self.expression!r} is false"
+            except ExpressionError as exc:
+                return False, 0.0, f"retryStrategy.expression failed: {exc}"
+        delay = self.delay(retries_done + 1)
+        if self.max_duration is not None and elapsed is not None:
+            if elapsed > self.max_duration:
+                return False, 0.0, "Max duration limit exceeded"
+            if elapsed + delay > self.max_duration:
+                return False, 0.0, "Backoff would exceed max duration limit"
+        return True, delay, f"retry {retries_done + 1} in {delay:g}s"
+
+
+class NodeFailure(Exception):
+    """A step ended Failed or Error; carries what the retry rules need."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message or failure.phase)
+        self.failure = failure
+
+
+def failure_of(exception: BaseException) -> Failure:
+    if isinstance(exception, NodeFailure):
+        return exception.failure
+    return Failure(ERROR, f"{type(exception).__name__}: {exception}")
