@@ -76,6 +76,9 @@ class ArgoNodeOperator(BaseOperator):
 
     template_fields: Sequence[str] = ()
     ui_color = "#e0f0ff"
+    # How many fan-out items one task instance runs. 1: a mapped task instance per item (each
+    # retried by Airflow). Backends whose items are cheap (HTTP requests) run many per task.
+    items_per_task: int = 1
 
     def __init__(
         self,

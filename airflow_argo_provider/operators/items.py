@@ -37,10 +37,11 @@ class ArgoItemsOperator(BaseOperator):
     template_fields: Sequence[str] = ()
     ui_color = "#f4f4f4"
 
-    def __init__(self, *, plan: Plan, argo_node_id: str, **kwargs: Any) -> None:
+    def __init__(self, *, plan: Plan, argo_node_id: str, items_per_task: int = 1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.plan = plan
         self.argo_node_id = argo_node_id
+        self.items_per_task = items_per_task
 
     @property
     def node(self) -> Node:
@@ -87,4 +88,4 @@ class ArgoItemsOperator(BaseOperator):
                 push(Payload(node=NodeRecord(ERROR, message, display_name=node.name)))
                 fail(message)
             return [{"index": i, "item": item} for i, item in enumerate(items)]
-        return batches(items, limit)
+        return batches(items, limit, self.items_per_task)

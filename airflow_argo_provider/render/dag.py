@@ -100,7 +100,11 @@ class _Renderer:
             op = cls(task_id=self._local_id(node), mapped_item=mapped_item, **kwargs)
             return Segment([op], [op])
         items = ArgoItemsOperator(
-            task_id=self._local_id(node) + ITEMS_SUFFIX, plan=self.plan, argo_node_id=node.id, trigger_rule=ALL_DONE
+            task_id=self._local_id(node) + ITEMS_SUFFIX,
+            plan=self.plan,
+            argo_node_id=node.id,
+            trigger_rule=ALL_DONE,
+            items_per_task=getattr(cls, "items_per_task", 1),
         )
         mapped = cls.partial(task_id=self._local_id(node), map_index_template=MAP_INDEX_TEMPLATE, **kwargs).expand(
             batch=items.output

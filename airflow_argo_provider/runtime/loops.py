@@ -125,12 +125,11 @@ def child_name(name: str, index: int, item: Any) -> str:
     return f"{name}({index}:{item_label(item)})"
 
 
-def batches(items: list[Any], max_length: int) -> list[list[dict[str, Any]]]:
-    """Split items into at most ``max_length`` batches of ``{"index", "item"}`` (one item each when they fit)."""
+def batches(items: list[Any], max_length: int, per_task: int = 1) -> list[list[dict[str, Any]]]:
+    """Split items into batches of ``{"index", "item"}``: ``per_task`` items each (one by default),
+    more when needed to stay within ``max_length`` batches (Airflow's ``max_map_length``)."""
     entries = [{"index": i, "item": item} for i, item in enumerate(items)]
-    if len(entries) <= max_length:
-        return [[e] for e in entries]
-    size = math.ceil(len(entries) / max_length)
+    size = max(per_task, math.ceil(len(entries) / max_length) if entries else 1)
     return [entries[i : i + size] for i in range(0, len(entries), size)]
 
 
