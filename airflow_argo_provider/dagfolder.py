@@ -86,7 +86,9 @@ def load_manifest_dag(
     ``library`` is the folder whose WorkflowTemplates ``templateRef`` may use (default: the
     file's folder). ``entrypoint`` replaces the manifest's ``spec.entrypoint``.
     """
-    mset = load_paths([library or str(Path(file).resolve().parent)])
+    root = Path(library).resolve() if library else Path(file).resolve().parent
+    target = Path(file).resolve()
+    mset = load_paths([root] if target.is_relative_to(root) else [root, target])
     manifest = runnable_manifest(mset, file, entrypoint)
     if manifest is None:
         raise ManifestError([Problem("AAP027", "no runnable Workflow, CronWorkflow or WorkflowTemplate", file, 1)])

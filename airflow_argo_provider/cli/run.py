@@ -39,6 +39,11 @@ def add_parser(sub: Any) -> None:
     run.add_argument("--parameter-file", metavar="F", help="YAML or JSON file of parameters")
     run.add_argument("--entrypoint", metavar="T", help="run this template instead of spec.entrypoint")
     run.add_argument("--backend", choices=("local", "kubernetes"), default=None)
+    run.add_argument(
+        "--templates",
+        metavar="DIR",
+        help="folder whose WorkflowTemplates templateRef may use (default: the file's folder)",
+    )
     run.add_argument("-o", "--output", choices=("json",), default=None, help="print one JSON object")
     run.add_argument(
         "--airflow-home",
@@ -109,11 +114,12 @@ def _migrate(out: TextIO) -> None:
     marker.write_text("ok\n")
 
 
-def _write_stub(dags: Path, file: Path, entrypoint: str | None, backend: str | None) -> None:
+def _write_stub(dags: Path, file: Path, entrypoint: str | None, backend: str | None, templates: Path | None) -> None:
     for old in dags.glob("*.py"):
         if old.name == STUB_NAME:
             old.unlink()
-    args = f"{str(file)!r}, backend={backend!r}, entrypoint={entrypoint!r}"
+    library = str(templates) if templates else None
+    args = f"{str(file)!r}, backend={backend!r}, entrypoint={entrypoint!r}, library={library!r}"
     (dags / STUB_NAME).write_text(
         '"""The Airflow DAG of the manifest `airflow-argo run` is running."""\n'
         "from airflow_argo_provider.dagfolder import load_manifest_dag\n\n"
@@ -129,7 +135,8 @@ def _progress(dag_id: str, stop: threading.Event, out: TextIO) -> None:
 
     seen: dict[tuple[str, int], str] = {}
     symbols = {"success": "ok  ", "failed": "FAIL", "skipped": "skip", "up_for_retry": "retry"}
-    while not stop.is_set():
+    while True:
+        last = stop.is_set()
         with contextlib.suppress(Exception), create_session() as session:
             rows = session.execute(
                 select(  # type: ignore[call-overload]
@@ -144,7 +151,32 @@ def _progress(dag_id: str, stop: threading.Event, out: TextIO) -> None:
                     seen[key] = state
                     name = label if map_index >= 0 and label else task_id
                     print(f"  {symbols.get(str(state), str(state))}  {name}", file=out, flush=True)
+        if last:
+            return
         stop.wait(0.5)
+
+
+def _import_models_before_threads() -> None:
+    """Import and configure every ORM model now: a second thread querying the database while
+    ``dag.test()`` imports model modules would otherwise deadlock on the import lock."""
+    import importlib
+
+    from airflow.models import import_all_models
+    from sqlalchemy.orm import configure_mappers
+
+    for module in (
+        "airflow.models.dagbag",
+        "airflow.api.common.trigger_dag",
+        "airflow.dag_processing.bundles.manager",
+        "airflow.dag_processing.dagbag",
+        "airflow.models.dag_version",
+        "airflow.serialization.serialized_objects",
+        "airflow.jobs.scheduler_job_runner",
+    ):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+    import_all_models()
+    configure_mappers()
 
 
 def _store_for(dag_id: str, run_id: str) -> Any:
@@ -180,6 +212,9 @@ def _iso(moment: Any) -> str | None:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    import warnings
+
+    warnings.simplefilter("ignore", DeprecationWarning)
     json_out = args.output == "json"
     err = sys.stderr
     file = Path(args.file).resolve()
@@ -194,7 +229,8 @@ def run_command(args: argparse.Namespace) -> int:
     from airflow_argo_provider.manifest import ManifestError, load_paths
     from airflow_argo_provider.manifest.loader import runnable_manifest
 
-    mset = load_paths([file.parent])
+    library = Path(args.templates).resolve() if args.templates else file.parent
+    mset = load_paths([library] if file.is_relative_to(library) else [library, file])
     manifest = runnable_manifest(mset, str(file), args.entrypoint)
     problems = [p for p in mset.problems if p.file == str(file) and not p.note]
     if manifest is None and not problems:
@@ -234,6 +270,7 @@ def execute_manifest(
     dags: Path,
     entrypoint: str | None = None,
     backend: str | None = None,
+    templates: Path | None = None,
     progress: TextIO | None = None,
 ) -> dict[str, Any]:
     """Compile ``file`` into the dags folder ``dags``, run it with ``dag.test()``, report it.
@@ -243,7 +280,7 @@ def execute_manifest(
     """
     from airflow.dag_processing.dagbag import DagBag
 
-    _write_stub(dags, file, entrypoint, backend)
+    _write_stub(dags, file, entrypoint, backend, templates)
     bag = DagBag(str(dags))
     if bag.import_errors:
         message = "\n".join(bag.import_errors.values())
@@ -257,6 +294,7 @@ def execute_manifest(
     stop = threading.Event()
     printer = None
     if progress is not None:
+        _import_models_before_threads()
         print(f"running {dag_id} ({len(dag.tasks)} tasks) ...", file=progress, flush=True)
         printer = threading.Thread(target=_progress, args=(dag_id, stop, progress), daemon=True)
         printer.start()

@@ -257,9 +257,10 @@ def run_process(
             "install it on this machine or run with the kubernetes backend",
         )
     argv = [executable, *argv[1:]]
+    # Without a workingDir, a step starts in its private /tmp (an image's WORKDIR is unknown here).
     if sandbox.isolated:
-        full = [*_unshare_prefix(), "sh", "-c", _mount_script(sandbox, cwd), "argo-step", *argv]
-        cwd = None
+        full = [*_unshare_prefix(), "sh", "-c", _mount_script(sandbox, cwd or "/tmp"), "argo-step", *argv]
+        cwd = str(sandbox.root)
     else:
         full = argv
         if cwd:
@@ -267,6 +268,7 @@ def run_process(
                 Path(cwd).mkdir(parents=True, exist_ok=True)
             except OSError:
                 cwd = None
+        cwd = cwd or str(sandbox.root / "tmp")
     started = time.time()
     try:
         proc = subprocess.Popen(

@@ -19,6 +19,16 @@ _SHIMS: dict[str, str] = {
 }
 
 
+# image name -> programs the image provides that this machine may lack (folder put on PATH)
+_IMAGE_TOOLS = {"docker/whalesay": True, "argoproj/argosay": True, "quay.io/argoproj/argosay": True}
+
+
+def image_path(image: str) -> list[str]:
+    """Extra PATH folders standing in for tools an image provides (``cowsay`` in whalesay)."""
+    name = image.partition(":")[0]
+    return [str(_HERE / "bin")] if _IMAGE_TOOLS.get(name) else []
+
+
 def shim_command(image: str) -> list[str] | None:
     """The command line standing in for ``image``'s entrypoint, or None when unknown."""
     name, _, tag = image.partition(":")

@@ -19,6 +19,7 @@ from airflow_argo_provider.local.runner import (
     resolve_command,
     run_process,
 )
+from airflow_argo_provider.local.shims import image_path
 from airflow_argo_provider.operators.base import ArgoNodeOperator
 from airflow_argo_provider.runtime.context import run_dir, safe_name, work_dir
 from airflow_argo_provider.runtime.step import Invocation, RawOutcome, output_paths
@@ -94,6 +95,9 @@ class ArgoLocalOperator(ArgoNodeOperator):
             env = build_env(body, os.environ, self.plan.config_maps, local_secret)
         except (CommandError, MissingValueError) as exc:
             return RawOutcome(exit_code=None, message=str(exc), error=True)
+        extra_path = image_path(image or "")
+        if extra_path:
+            env["PATH"] = os.pathsep.join([*extra_path, env.get("PATH", "")])
         env.setdefault("ARGO_POD_NAME", invocation.pod_name)
         env.setdefault("ARGO_NODE_NAME", invocation.node_name)
         if "script" in template:

@@ -23,13 +23,30 @@ UNLIMITED_RETRIES = 10_000
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
-# Messages Argo treats as transient (util/errors: IsTransientErr), plus TRANSIENT_ERROR_PATTERN.
+# Messages Argo treats as transient (util/errors IsTransientErr), plus the Kubernetes API's
+# quota, throttling, timeout and unavailable errors, plus TRANSIENT_ERROR_PATTERN.
 _TRANSIENT = re.compile(
-    r"(connection reset by peer|connection refused|i/o timeout|timed out|timeout|EOF|"
-    r"too many requests|service unavailable|server is currently unable|etcdserver: leader changed|"
-    r"the object has been modified|TLS handshake timeout|broken pipe|no route to host|"
-    r"temporary failure in name resolution|transient)",
-    re.IGNORECASE,
+    "|".join(
+        re.escape(text)
+        for text in (
+            "Connection closed by foreign host",
+            "net/http: TLS handshake timeout",
+            "i/o timeout",
+            "connection timed out",
+            "connection reset by peer",
+            "http2: client connection lost",
+            "connect: connection refused",
+            "invalid connection",
+            "etcdserver: leader changed",
+            "etcdserver: request timed out",
+            "etcdserver: too many requests",
+            "upper: no more rows in",
+            "exceeded quota",
+            "Too Many Requests",
+            "the server was unable to return a response in the time allotted",
+            "the server is currently unable to handle the request",
+        )
+    )
 )
 
 
@@ -101,7 +118,7 @@ class RetrySettings:
         factor = backoff.get("factor")
         return cls(
             limit=int(limit) if limit not in (None, "") and str(limit).lstrip("-").isdigit() else None,
-            policy=spec.get("retryPolicy") or "OnFailure",
+            policy=spec.get("retryPolicy") or ("Always" if spec.get("expression") else "OnFailure"),
             duration=parse_duration(backoff.get("duration")),
             factor=float(factor) if factor not in (None, "") else None,
             cap=parse_duration(backoff.get("cap")),
@@ -114,7 +131,12 @@ class RetrySettings:
         return UNLIMITED_RETRIES if self.limit is None else max(self.limit, 0)
 
     def delay(self, retry_number: int) -> float:
-        """Seconds to wait before retry ``retry_number`` (1 for the first retry)."""
+        """Seconds to wait before retry ``retry_number`` (1 for the first retry).
+
+        As in Argo, there is no backoff wait when ``limit`` is unset.
+        """
+        if self.limit is None:
+            return 0.0
         wait = self.duration or 0.0
         if self.factor and self.factor > 0:
             wait = wait * self.factor ** max(retry_number - 1, 0)
