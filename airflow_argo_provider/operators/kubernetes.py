@@ -320,7 +320,10 @@ class ArgoKubernetesPodOperator(ArgoNodeOperator, KubernetesPodOperator):
             redefer = int(event.get("_redefer_count") or 0)
             if kind == "error" and redefer < MAX_REDEFER:
                 log.warning("the trigger stopped early (%s); waiting again", event.get("message"))
-                self._defer(remote, context, redefer + 1)
+                try:
+                    self._defer(remote, context, redefer + 1)
+                except _PodEnded as ended:
+                    return self._resume(invocation, context, ended.event)
             return self._give_up(remote, str(event.get("message") or f"pod {kind}"), invocation)
         if self.get_logs:
             try:

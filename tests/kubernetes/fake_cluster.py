@@ -9,7 +9,7 @@ The fake kubelet really runs a pod's main container: it takes the wrapper script
 script source from the ``argo-init`` container's environment, runs the wrapper with ``dash``
 and a BusyBox stand-in (``exec "$@"``) on this machine, and reports the exit code and the
 outputs document the wrapper wrote. A template label ``fake-kubelet`` picks another ending:
-``pull-error``, ``evicted``, ``deleted``, ``deadline``, ``init-failed`` (add ``-once`` to
+``pull-error``, ``evicted``, ``deleted``, ``deadline``, ``init-failed``, ``running`` (add ``-once`` to
 apply it to the first attempt only).
 """
 
@@ -226,6 +226,17 @@ class FakeCluster:
                         {"waiting": {"reason": "ErrImagePull", "message": f'image "{main["image"]}" not found'}},
                     ),
                     *[status(c["name"], c["image"], {"waiting": {"reason": "PodInitializing"}}) for c in others],
+                ],
+            }
+            return
+        if scenario == "running":
+            pod["status"] = {
+                "phase": "Running",
+                "startTime": started,
+                "initContainerStatuses": inits,
+                "containerStatuses": [
+                    status(main["name"], main["image"], {"running": {"startedAt": started}}),
+                    *running,
                 ],
             }
             return

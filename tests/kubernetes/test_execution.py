@@ -471,3 +471,53 @@ def test_no_step_runs_when_the_claims_cannot_be_created(run_workflow, fake_clust
     assert result["phase"] != "Succeeded"
     assert fake_cluster.created == []
     assert [n["displayName"] for n in result["nodes"] if n["phase"] == "Succeeded"] == []
+
+
+def test_back_from_the_triggerer(fake_cluster: FakeCluster, write_manifest) -> None:
+    """The operator's re-entry: a start timeout, a trigger error on a running pod, a finished pod."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from airflow_argo_provider.kubernetes.pod import PodTarget, build_pod
+    from airflow_argo_provider.manifest import load_paths
+    from airflow_argo_provider.manifest.loader import runnable_manifest
+    from airflow_argo_provider.operators.kubernetes import ArgoKubernetesPodOperator
+    from airflow_argo_provider.plan.build import build_plan
+    from airflow_argo_provider.runtime.step import Invocation
+
+    path = write_manifest(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {name: back}\n"
+        "spec:\n  entrypoint: main\n  templates:\n  - name: main\n    container: {image: busybox, command: [echo, hi]}\n"
+    )
+    mset = load_paths([path])
+    plan = build_plan(runnable_manifest(mset, str(path)), mset)
+    operator = ArgoKubernetesPodOperator(task_id="back", plan=plan, argo_node_id="back")
+    template = plan.template(plan.root.template)
+    invocation = Invocation(plan.root, template, {}, "back", "back.back", "p", 0, {"workflow.name": "back"})
+
+    def pod(name: str, scenario: str) -> dict[str, Any]:
+        document = build_pod(template, {}, PodTarget(name, "back", "back.back", "argo-test"))
+        if scenario:
+            document["metadata"]["labels"]["fake-kubelet"] = scenario
+        fake_cluster.create_namespaced_pod("argo-test", document)
+        return {"name": name, "namespace": "argo-test"}
+
+    stuck = pod("stuck", "pull-error")
+    outcome = operator._resume(invocation, {}, {**stuck, "status": "timeout", "message": "Pod took too long to start"})
+    assert (outcome.error, outcome.message) == (True, "Pod took too long to start")
+    assert fake_cluster.deleted == ["stuck"]  # it would start later, unobserved
+
+    busy = pod("busy", "running")
+    with pytest.raises(TaskDeferred) as deferred:
+        operator._resume(invocation, {"ti": None}, {**busy, "status": "error", "message": "watch failed"})
+    assert deferred.value.trigger.pod_name == "busy"
+    assert deferred.value.trigger.trigger_kwargs["_redefer_count"] == 1
+    gave_up = operator._resume(
+        invocation, {}, {**busy, "status": "error", "message": "watch failed", "_redefer_count": 3}
+    )
+    assert gave_up.error and gave_up.message == "watch failed"
+
+    done = pod("done", "")
+    outcome = operator._resume(invocation, {}, {**done, "status": "success"})
+    assert (outcome.error, outcome.exit_code, outcome.stdout) == (False, 0, "hi\n")
+    gone = operator._resume(invocation, {}, {"name": "never-there", "namespace": "argo-test", "status": "success"})
+    assert (gone.error, gone.message) == (True, "pod deleted")
