@@ -448,6 +448,8 @@ class ArgoVolumeClaimsOperator(BaseOperator):
     ui_color = "#f3e6c9"
 
     def __init__(self, *, plan: Plan, kubernetes_conn_id: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("retries", 2)  # a flaky API server should not fail the run
+        kwargs.setdefault("retry_delay", timedelta(seconds=10))
         super().__init__(**kwargs)
         self.plan = plan
         self.kubernetes_conn_id = kubernetes_conn_id
@@ -486,6 +488,8 @@ class ArgoKubernetesCleanupOperator(BaseOperator):
     ui_color = "#f3e6c9"
 
     def __init__(self, *, plan: Plan, kubernetes_conn_id: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("retries", 2)  # a flaky API server should not fail the run
+        kwargs.setdefault("retry_delay", timedelta(seconds=10))
         super().__init__(**kwargs)
         self.plan = plan
         self.kubernetes_conn_id = kubernetes_conn_id
