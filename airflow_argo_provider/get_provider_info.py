@@ -20,4 +20,54 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["software"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": "Argo Workflows",
+                "python-modules": ["airflow_argo_provider.operators.kubernetes"],
+            }
+        ],
+        "config": {
+            "argo": {
+                "description": "Settings of airflow-argo-provider.",
+                "options": {
+                    "kubernetes_conn_id": {
+                        "description": "The Kubernetes connection the kubernetes backend creates pods with.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": None,
+                        "default": "kubernetes_default",
+                    },
+                    "kubernetes_deferrable": {
+                        "description": "When pods are waited on in the triggerer: fanout (fan-out items only), "
+                        "always or never. The workflow annotation airflow-argo/deferrable overrides it.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "always",
+                        "default": "fanout",
+                    },
+                    "kubernetes_executor_image": {
+                        "description": "Image of the init container and XCom sidecar of every pod; its "
+                        "/bin/busybox must be a static BusyBox.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "registry.example.com/mirror/busybox:musl",
+                        "default": "busybox:musl",
+                    },
+                    "kubernetes_image_commands": {
+                        "description": "JSON object of image -> entrypoint (a list), for templates without a command.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": '{"my/image:1": ["/entrypoint"]}',
+                        "default": None,
+                    },
+                    "kubernetes_startup_timeout": {
+                        "description": "Seconds a pod may take to be scheduled, and then to start.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": None,
+                        "default": "600",
+                    },
+                },
+            }
+        },
     }

@@ -22,9 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    from airflow_argo_provider.cli import run, validate
+    from airflow_argo_provider.cli import render, run, validate
 
     validate.add_parsers(sub)
+    render.add_parser(sub)
     run.add_parser(sub)
     return parser
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from typing import Any
 
 BACKENDS = ("local", "kubernetes")
@@ -18,6 +19,14 @@ OPERATORS: dict[tuple[str, str], str] = {
     ("local", "container"): "airflow_argo_provider.operators.local:ArgoLocalOperator",
     ("local", "script"): "airflow_argo_provider.operators.local:ArgoLocalOperator",
     ("*", "suspend"): "airflow_argo_provider.operators.suspend:ArgoSuspendOperator",
+    ("kubernetes", "container"): "airflow_argo_provider.operators.kubernetes:ArgoKubernetesPodOperator",
+    ("kubernetes", "script"): "airflow_argo_provider.operators.kubernetes:ArgoKubernetesPodOperator",
+}
+
+# backend -> "module:function(dag, plan, last_task)" adding run-level tasks around the workflow
+# (the kubernetes backend's volume claims and pod clean-up, as setup/teardown tasks).
+RUN_EXTENSIONS: dict[str, str] = {
+    "kubernetes": "airflow_argo_provider.operators.kubernetes:add_run_resources",
 }
 
 
@@ -47,3 +56,13 @@ def operator_class(backend: str, body: str) -> type[Any]:
     module, _, name = path.partition(":")
     cls: type[Any] = getattr(importlib.import_module(module), name)
     return cls
+
+
+def run_extension(backend: str) -> Callable[..., None] | None:
+    """The function that adds a backend's run-level tasks to a rendered DAG, if it has one."""
+    path = RUN_EXTENSIONS.get(backend)
+    if path is None:
+        return None
+    module, _, name = path.partition(":")
+    function: Callable[..., None] = getattr(importlib.import_module(module), name)
+    return function

@@ -25,7 +25,7 @@ from airflow_argo_provider.operators.items import ArgoItemsOperator
 from airflow_argo_provider.operators.retry import ArgoRetryPolicy, supports_retry_policy
 from airflow_argo_provider.operators.workflow import ArgoWorkflowPhaseOperator
 from airflow_argo_provider.plan.model import ITEMS_SUFFIX, WORKFLOW_PHASE_ID, Node, Plan, Schedule
-from airflow_argo_provider.render.backends import default_backend, operator_class
+from airflow_argo_provider.render.backends import default_backend, operator_class, run_extension
 from airflow_argo_provider.runtime.retry import RetrySettings
 
 ALL_DONE = TriggerRule.ALL_DONE
@@ -242,6 +242,9 @@ def render_dag(plan: Plan, backend: str | None = None, *, fileloc: str | None = 
             task_id=WORKFLOW_PHASE_ID, plan=plan, trigger_rule=ALL_DONE, cleanup=renderer.cleanup
         )
         _link(last, [phase])
+        extend = run_extension(backend)
+        if extend is not None:
+            extend(dag, plan, phase)
     return dag
 
 

@@ -81,6 +81,8 @@ class RawOutcome:
     finished_at: str | None = None
     result: str | None = None  # set by backends whose result is not stdout (HTTP: the body)
     timed_out: bool = False  # stopped at its deadline: the node fails with the deadline's message
+    # Failed although the exit code is 0 or unknown (a pod evicted, a sidecar that failed)
+    failed: bool = False
 
 
 def trim_result(stdout: str) -> str:
@@ -100,6 +102,14 @@ def pod_name(workflow_name: str, template_name: str, node_name: str) -> str:
     prefix = f"{workflow_name}-{template_name}" if template_name else workflow_name
     prefix = prefix[: 63 - len(str(digest)) - 1].rstrip("-")
     return f"{prefix}-{digest}"
+
+
+def attempt_pod_name(workflow_name: str, template: Mapping[str, Any], node_name: str, retries: int) -> str:
+    """The pod name of one attempt: a template with a ``retryStrategy`` runs each attempt as the
+    child node ``NAME(N)``, so every retry gets a pod of its own (as in Argo)."""
+    if template.get("retryStrategy"):
+        node_name = f"{node_name}({retries})"
+    return pod_name(workflow_name, str(template.get("name", "")), node_name)
 
 
 class Skip(Exception):
@@ -166,7 +176,7 @@ def prepare(
     template = view.plan.template(node.template)
     workflow_name = str(view.workflow.get("workflow.name", view.plan.workflow_name))
     node_name = f"{workflow_name}.{node.id or node.name}" + display[len(node.name) :]
-    pod = pod_name(workflow_name, str(template.get("name", "")), node_name)
+    pod = attempt_pod_name(workflow_name, template, node_name, retries)
     scope = view.workflow_scope(node)
     scope.update(input_vars(inputs))
     scope.update({"pod.name": pod, "node.name": node_name, "retries": str(retries)})
@@ -231,6 +241,8 @@ def finish(invocation: Invocation, raw: RawOutcome) -> NodeRecord:
         record.phase, record.message = ERROR, raw.message or "Error"
     elif raw.exit_code not in (0, None):
         record.phase, record.message = FAILED, raw.message or f"Error (exit code {raw.exit_code})"
+    elif raw.failed:
+        record.phase, record.message = FAILED, raw.message or "Error"
     elif raw.message:
         record.message = raw.message
     try:

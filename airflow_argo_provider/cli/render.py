@@ -1,0 +1,113 @@
+"""``airflow-argo render``: the plan of a manifest and the pod of each step, without a cluster.
+
+Prints the plan as a tree, then for each container or script step the pod the Kubernetes
+backend would create (YAML, one document per step). Values only a run knows (other steps'
+outputs, ``{{item}}``, the workflow's uid) stay ``{{...}}`` placeholders; the pods' namespace
+comes from the Airflow connection unless the manifest sets ``metadata.namespace``, and the
+provider adds its tracking labels (``dag_id``, ``task_id``, ``run_id``, ...) when it creates
+them. Needs neither a cluster nor Airflow's database.
+
+Exit status: 0 when every step has a valid pod, 1 when some step cannot become one (the reason
+is printed in its place), 2 for invalid input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+
+def add_parser(sub: Any) -> None:
+    render = sub.add_parser(
+        "render",
+        help="print the plan and the pod of each step, without a cluster",
+        description="Print the plan of an Argo manifest and, for each container or script step, the pod "
+        "manifest the Kubernetes backend would create. Run-time values are shown as {{...}} placeholders.",
+    )
+    render.add_argument("file", metavar="FILE")
+    render.add_argument(
+        "-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", help="a workflow parameter (repeatable)"
+    )
+    render.add_argument("--parameter-file", metavar="F", help="YAML or JSON file of parameters")
+    render.add_argument("--entrypoint", metavar="T", help="render this template instead of spec.entrypoint")
+    render.add_argument(
+        "--backend",
+        choices=("kubernetes",),
+        default="kubernetes",
+        help="the backend whose objects are printed (only kubernetes builds pods)",
+    )
+    render.set_defaults(handler=render_command)
+
+
+def render_command(args: argparse.Namespace) -> int:
+    from airflow_argo_provider.cli.run import InvalidInput, parse_parameters
+    from airflow_argo_provider.manifest import ManifestError, load_paths
+    from airflow_argo_provider.manifest.loader import runnable_manifest
+    from airflow_argo_provider.plan.build import build_plan
+
+    err = sys.stderr
+    file = Path(args.file).resolve()
+    try:
+        params = parse_parameters(args.parameter, args.parameter_file)
+        if not file.is_file():
+            raise InvalidInput(f"{args.file}: no such file")
+    except InvalidInput as exc:
+        print(f"error: {exc}", file=err)
+        return 2
+    mset = load_paths([file.parent])
+    manifest = runnable_manifest(mset, str(file), args.entrypoint)
+    # A DAG id shared with another manifest of the folder (AAP013) does not change the pods.
+    problems = [p for p in mset.problems if p.file == str(file) and not p.note and p.code != "AAP013"]
+    if problems:
+        for problem in problems:
+            print(problem.format(), file=err)
+        return 2
+    if manifest is None:
+        print(f"{file}: no runnable Workflow, CronWorkflow or WorkflowTemplate", file=err)
+        return 2
+    manifest.problems = [p for p in manifest.problems if p.code != "AAP013"]
+    if args.entrypoint:
+        spec = manifest.data["spec"]["workflowSpec"] if manifest.kind == "CronWorkflow" else manifest.data["spec"]
+        spec["entrypoint"] = args.entrypoint
+    try:
+        plan = build_plan(manifest, mset)
+    except ManifestError as exc:
+        for problem in exc.problems:
+            print(problem.format(), file=err)
+        return 2
+    known = {p.name for p in plan.parameters}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        print(
+            f"error: unknown parameter(s) {', '.join(unknown)} (the workflow has: {', '.join(sorted(known))})", file=err
+        )
+        return 2
+    return print_render(plan, params, sys.stdout)
+
+
+def print_render(plan: Any, params: dict[str, str], out: TextIO) -> int:
+    from airflow_argo_provider.kubernetes.pod import pod_yaml
+    from airflow_argo_provider.kubernetes.preview import Previewer
+    from airflow_argo_provider.kubernetes.settings import pod_settings
+    from airflow_argo_provider.plan.printer import format_plan
+
+    print(format_plan(plan), file=out)
+    previewer = Previewer(plan, params, pod_settings(airflow_config=False))
+    code = 0
+    for preview in previewer.leaves():
+        node = preview.node
+        print("---", file=out)
+        print(f"# {node.name} ({node.body} {plan.template(node.template).get('name', '')}, task {node.id})", file=out)
+        for note in preview.notes:
+            print(f"# note: {note}", file=out)
+        if preview.pod is None:
+            print(f"# no pod: {preview.problem}", file=out)
+            if preview.problem and "runs without a pod" not in preview.problem:
+                code = 1
+            continue
+        if not plan.namespace:
+            print("# namespace: the Airflow Kubernetes connection's (else default)", file=out)
+        out.write(pod_yaml(preview.pod))
+    return code
