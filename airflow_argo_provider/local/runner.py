@@ -192,7 +192,7 @@ def _mount_script(sandbox: Sandbox, cwd: str | None) -> str:
         for i, (host, _) in enumerate(others):
             alias = f"{new_tmp}/.argo-mounts/{i}"
             lines.append(f"mkdir -p {shlex.quote(alias)} && mount --bind {shlex.quote(host)} {shlex.quote(alias)}")
-        lines.append(f"mount --bind {shlex.quote(new_tmp)} /tmp")
+        lines.append(f"mount --rbind {shlex.quote(new_tmp)} /tmp")  # --rbind keeps the aliases
     for i, (host, target) in sorted(enumerate(others), key=lambda e: e[1][1].count("/")):
         source = f"/tmp/.argo-mounts/{i}" if new_tmp is not None else host
         quoted = shlex.quote(target)

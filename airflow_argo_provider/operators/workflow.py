@@ -44,7 +44,12 @@ class ArgoWorkflowPhaseOperator(BaseOperator):
         message = main.message
         if phase != main.phase and exit_status is not None:
             message = exit_status.message or f"exit handler {exit_status.phase}"
-        outputs = {key: value for key in self.plan.global_outputs if (value := view.global_output(key)) is not None}
+        outputs = dict(main.record.parameters) if main.record is not None else {}
+        if self.plan.root.is_group and main.phase is not None:
+            outputs.update(view.group_outputs(self.plan.root))
+        outputs.update(
+            {key: value for key in self.plan.global_outputs if (value := view.global_output(key)) is not None}
+        )
         record = NodeRecord(phase, message, parameters=outputs, display_name=view.workflow["workflow.name"])
         ti.xcom_push(key=XCOM_KEY, value=Payload(node=record).to_json())
         if self.cleanup is not None:

@@ -138,9 +138,10 @@ class PlanBuilder:
         params = [
             ParamSpec(
                 name=p["name"],
-                value=p.get("value", (p.get("valueFrom") or {}).get("default")),
+                value=p.get("value"),
                 enum=p.get("enum"),
                 description=p.get("description"),
+                value_from=p.get("valueFrom"),
             )
             for p in (spec.get("arguments") or {}).get("parameters") or []
         ]

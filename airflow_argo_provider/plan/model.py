@@ -92,6 +92,8 @@ class ParamSpec:
     value: str | None = None
     enum: list[str] | None = None
     description: str | None = None
+    # ``valueFrom`` of a workflow argument (for example a ConfigMap key), used when no value is given.
+    value_from: dict[str, Any] | None = None
 
 
 @dataclass

@@ -193,7 +193,12 @@ def _params(plan: Plan) -> dict[str, Param]:
             kwargs["enum"] = [str(v) for v in spec.enum]
         if spec.description:
             kwargs["description"] = spec.description
-        params[spec.name] = Param(spec.value, **kwargs) if spec.value is not None else Param(**kwargs)
+        if spec.value is not None:
+            params[spec.name] = Param(spec.value, **kwargs)
+        elif spec.value_from:  # filled in at run time (a ConfigMap key, or its default)
+            params[spec.name] = Param(None, **{**kwargs, "type": ["null", "string"]})
+        else:
+            params[spec.name] = Param(**kwargs)
     return params
 
 

@@ -46,10 +46,22 @@ def parameter_values(plan: Plan, params: Any) -> dict[str, str]:
         value = params.get(spec.name) if params is not None else None
         if value is None:
             value = spec.value
+        if value is None and spec.value_from:
+            value = _value_from(plan, spec.value_from)
         if value is None:
             continue
         values[spec.name] = value if isinstance(value, str) else render_value(value)
     return values
+
+
+def _value_from(plan: Plan, value_from: dict[str, Any]) -> str | None:
+    """A workflow argument's ``valueFrom``: a ConfigMap key (from the manifests' folder), else its default."""
+    ref = value_from.get("configMapKeyRef") or {}
+    data = plan.config_maps.get(ref.get("name", ""), {})
+    if ref and ref.get("key") in data:
+        return str(data[ref["key"]])
+    default = value_from.get("default")
+    return str(default) if default is not None else None
 
 
 def run_started(context: Any) -> datetime:

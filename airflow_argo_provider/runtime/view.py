@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,9 +30,16 @@ from airflow_argo_provider.runtime.phases import (
     fanout_phase,
     steps_phase,
 )
-from airflow_argo_provider.runtime.records import ERROR, FAILED, NodeRecord, Payload, failed_or_error
+from airflow_argo_provider.runtime.records import (
+    ERROR,
+    FAILED,
+    OMITTED,
+    SKIPPED,
+    NodeRecord,
+    Payload,
+    failed_or_error,
+)
 from airflow_argo_provider.runtime.scope import (
-    argument_values,
     input_vars,
     node_output_vars,
     template_inputs,
@@ -308,7 +316,17 @@ class RunView:
     def invocation_inputs(self, node: Node, item: Any = _NOT_LOADED) -> dict[str, str]:
         """The inputs ``node``'s template runs with: its arguments resolved in the caller's scope."""
         template = self.plan.template(node.template)
-        supplied = argument_values(node.arguments, lambda text: self.substitute(text, node, item=item))
+        supplied: dict[str, str] = {}
+        for param in node.arguments.get("parameters") or []:
+            if param.get("value") is None:
+                continue
+            try:
+                supplied[param["name"]] = self.substitute(str(param["value"]), node, item=item)
+            except ExpressionError:
+                if not self._refers_to_absent_output(str(param["value"]), node):
+                    raise
+                # The output of a skipped or omitted step is absent: the argument is not supplied,
+                # so the input's own default (if any) applies, as in Argo.
         return template_inputs(
             template,
             supplied,
@@ -336,7 +354,13 @@ class RunView:
             }
             for record_name, template, record in self.failed_nodes()
         ]
-        return {"workflow.status": phase, "workflow.failures": json.dumps(failures, separators=(",", ":"))}
+        # Argo substitutes strconv.Quote(json.Marshal(failures)): a quoted string ("null" when none).
+        encoded = json.dumps(failures or None, separators=(",", ":"), ensure_ascii=False)
+        out: dict[str, Any] = {"workflow.status": phase, "workflow.failures": json.dumps(encoded, ensure_ascii=False)}
+        created = self.workflow.get("workflow.creationTimestamp.s")
+        if created:
+            out["workflow.duration"] = f"{max(time.time() - float(created), 0.0):f}"
+        return out
 
     def failed_nodes(self) -> list[tuple[str, str, NodeRecord]]:
         """Leaf nodes that failed or errored, for ``workflow.failures``."""
@@ -384,9 +408,31 @@ class RunView:
             scope["item"] = item
         return scope
 
+    def _refers_to_absent_output(self, text: str, node: Node) -> bool:
+        parent = self.scope_parent(node)
+        if parent is None:
+            return False
+        prefix = "steps" if parent.kind == "steps" else "tasks"
+        for name in template_variables(text):
+            match = _REF.match(name)
+            if match and match.group(1) == prefix and ".outputs." in name:
+                sibling = next((c for c in parent.children if c.name == match.group(2)), None)
+                if sibling is not None and self.phase(sibling) in (SKIPPED, OMITTED):
+                    return True
+        return False
+
     def output_vars(self, prefix: str, sibling: Node) -> dict[str, Any]:
         status = self.status(sibling)
         name = f"{prefix}.{sibling.name}"
+        if status.phase in (SKIPPED, OMITTED) and status.record is not None and not status.record.parameters:
+            # A skipped or omitted step produced nothing; its outputs that declare a default take it.
+            defaults = {
+                p["name"]: str(p["valueFrom"]["default"])
+                for p in (self.plan.template(sibling.template).get("outputs") or {}).get("parameters") or []
+                if (p.get("valueFrom") or {}).get("default") is not None
+            }
+            record = NodeRecord(status.phase, status.message, parameters=defaults)
+            return node_output_vars(name, record, None, status.phase)
         if sibling.is_group:
             record = NodeRecord(status.phase or FAILED, status.message, parameters=self.group_outputs(sibling))
             if sibling.loop is not None and status.children is not None:
