@@ -15,16 +15,18 @@ while the valid manifests still load.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG
 
 from airflow_argo_provider.manifest import ManifestError, Problem, load_paths
-from airflow_argo_provider.manifest.loader import DAG_KINDS, runnable_manifest
+from airflow_argo_provider.manifest.loader import DAG_KINDS, manifest_files, runnable_manifest
+from airflow_argo_provider.plan import cache
 from airflow_argo_provider.plan.build import build_plan
+from airflow_argo_provider.plan.model import Plan
 from airflow_argo_provider.render.dag import render_dag
 
 
@@ -41,10 +43,14 @@ class ManifestErrors(DAG):
 
 
 def _caller_dir() -> Path:
-    for frame in inspect.stack()[2:]:
-        filename = frame.filename
-        if filename and not filename.startswith("<") and Path(filename).resolve() != Path(__file__).resolve():
+    """The folder of the file that called ``load_workflows`` (a DAG file)."""
+    frame = sys._getframe(1)
+    here = str(Path(__file__).resolve())
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if filename and not filename.startswith("<") and str(Path(filename).resolve()) != here:
             return Path(filename).resolve().parent
+        frame = frame.f_back  # type: ignore[assignment]
     return Path.cwd()
 
 
@@ -58,24 +64,39 @@ def load_workflows(path: str | os.PathLike[str], backend: str | None = None) -> 
     folder = Path(path)
     if not folder.is_absolute():
         folder = _caller_dir() / folder
+    plans, problems = compile_folder(folder)
+    dags: dict[str, Any] = {plan.dag_id: render_dag(plan, backend) for plan in plans}
+    if problems:
+        holder = ManifestErrors(problems, str(folder))
+        dags[holder.dag_id] = holder
+    return dags
+
+
+def compile_folder(folder: Path) -> tuple[list[Plan], list[Problem]]:
+    """The plans of every runnable manifest under ``folder`` and the problems of the others.
+
+    Cached by the contents of the folder's manifest files (see :mod:`airflow_argo_provider.plan.cache`).
+    """
+    files, _ = manifest_files([folder])
+    key = cache.key_for(files, extra=str(folder))
+    cached = cache.load(key)
+    if cached is not None:
+        return cached
     mset = load_paths([folder])
     problems = list(mset.errors)
-    dags: dict[str, Any] = {}
+    plans: list[Plan] = []
     for manifest in mset.by_kind(*DAG_KINDS):
         if not manifest.ok:
             continue
         if manifest.kind == "WorkflowTemplate" and not (manifest.spec.entrypoint if manifest.spec else None):
             continue  # a library of templates, nothing to run
         try:
-            plan = build_plan(manifest, mset)
+            plans.append(build_plan(manifest, mset))
         except ManifestError as exc:
             problems.extend(exc.problems)
-            continue
-        dags[plan.dag_id] = render_dag(plan, backend)
-    if problems:
-        holder = ManifestErrors(sorted(set(problems), key=lambda p: (p.file, p.line, p.code)), str(folder))
-        dags[holder.dag_id] = holder
-    return dags
+    problems = sorted(set(problems), key=lambda p: (p.file, p.line, p.code, p.message))
+    cache.store(key, plans, problems)
+    return plans, problems
 
 
 def load_manifest_dag(

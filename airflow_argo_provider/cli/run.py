@@ -57,6 +57,10 @@ class InvalidInput(Exception):
     pass
 
 
+class DagLoadError(Exception):
+    """The compiled DAG file could not be loaded by Airflow (the message says why)."""
+
+
 def parse_parameters(pairs: list[str], parameter_file: str | None) -> dict[str, str]:
     import yaml
 
@@ -250,11 +254,15 @@ def run_command(args: argparse.Namespace) -> int:
                 dags=dags,
                 entrypoint=args.entrypoint,
                 backend=args.backend,
+                templates=library,
                 progress=None if json_out else err,
             )
         except ManifestError as exc:
             for problem in exc.problems:
                 print(problem.format(), file=err)
+            return 2
+        except DagLoadError as exc:
+            print(str(exc), file=err)
             return 2
     if json_out:
         sys.stdout.write(json.dumps(result, indent=2, sort_keys=False) + "\n")
@@ -284,10 +292,10 @@ def execute_manifest(
     bag = DagBag(str(dags))
     if bag.import_errors:
         message = "\n".join(bag.import_errors.values())
-        raise RuntimeError(f"the DAG could not be loaded:\n{message}")
+        raise DagLoadError(f"the DAG could not be loaded:\n{message}")
     dags_found = [d for d in bag.dags.values() if any(hasattr(t, "plan") for t in d.tasks)]
     if not dags_found:
-        raise RuntimeError(f"no DAG was compiled from {file}")
+        raise DagLoadError(f"no DAG was compiled from {file}")
     dag = dags_found[0]
     dag_id = dag.dag_id
     plan = next(t.plan for t in dag.tasks if hasattr(t, "plan"))

@@ -191,7 +191,7 @@ class _Checker:
         edges: dict[str, list[str]] = {name: [] for name in names}
         for i, task in enumerate(tasks):
             path = (*handle.path, "dag", "tasks", i)
-            if names.count(task.name) > 1 and index[task.name] != i:
+            if index[task.name] != i:
                 self.add(
                     "AAP023",
                     f"task name {task.name!r} is used more than once in template {handle.name!r}",

@@ -248,9 +248,14 @@ class ArgoNodeOperator(BaseOperator):
         if failed_or_error(record.phase):
             if isinstance(prepared, NodeRecord):
                 fail(record.message)  # not retried: the invocation itself is invalid
+            assert isinstance(prepared, Invocation)
             raise NodeFailure(
                 Failure(
-                    record.phase, record.message, record.exit_code, _duration(record.started_at, record.finished_at)
+                    record.phase,
+                    record.message,
+                    record.exit_code,
+                    _duration(record.started_at, record.finished_at),
+                    expression=(prepared.template.get("retryStrategy") or {}).get("expression"),
                 )
             )
         if retries and self.plan.template(node.template).get("retryStrategy", {}).get("backoff", {}).get("maxDuration"):
@@ -321,7 +326,11 @@ class ArgoNodeOperator(BaseOperator):
             if not failed_or_error(record.phase) or settings is None:
                 return record
             failure = Failure(
-                record.phase, record.message, record.exit_code, _duration(record.started_at, record.finished_at)
+                record.phase,
+                record.message,
+                record.exit_code,
+                _duration(record.started_at, record.finished_at),
+                expression=(invocation.template.get("retryStrategy") or {}).get("expression"),
             )
             again, delay, reason = settings.decide(failure, retries, time.monotonic() - first)
             if not again:

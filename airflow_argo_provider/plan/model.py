@@ -177,3 +177,21 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         return data
+
+
+def node_from_dict(data: dict[str, Any]) -> Node:
+    fields = dict(data)
+    fields["loop"] = Loop(**fields["loop"]) if fields.get("loop") else None
+    fields["children"] = [node_from_dict(c) for c in fields.get("children") or []]
+    fields["exit_hook"] = node_from_dict(fields["exit_hook"]) if fields.get("exit_hook") else None
+    return Node(**fields)
+
+
+def plan_from_dict(data: dict[str, Any]) -> Plan:
+    """The inverse of :meth:`Plan.to_dict` (used by the plan cache)."""
+    fields = dict(data)
+    fields["root"] = node_from_dict(fields["root"])
+    fields["on_exit"] = node_from_dict(fields["on_exit"]) if fields.get("on_exit") else None
+    fields["parameters"] = [ParamSpec(**p) for p in fields.get("parameters") or []]
+    fields["schedule"] = Schedule(**fields["schedule"]) if fields.get("schedule") else None
+    return Plan(**fields)

@@ -156,8 +156,9 @@ class _Renderer:
             )
         has_dependents: set[str] = set()
         roots: list[Any] = []
+        names = {c.name for c in node.children}
         for child in node.children:
-            deps = _dependency_names(node, child)
+            deps = _dependency_names(names, child)
             if not deps:
                 roots.extend(segments[child.name].roots)
             for dep in deps:
@@ -167,10 +168,9 @@ class _Renderer:
         return Segment(roots, leaves)
 
 
-def _dependency_names(parent: Node, child: Node) -> list[str]:
+def _dependency_names(names: set[str], child: Node) -> list[str]:
     if not child.depends:
         return []
-    names = {c.name for c in parent.children}
     return [n for n in dict.fromkeys(depends_task_names(child.depends)) if n in names]
 
 

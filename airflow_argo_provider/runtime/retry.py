@@ -96,6 +96,7 @@ class Failure:
     exit_code: str | None = None
     duration: float = 0.0
     transient: bool | None = None  # None: decide from the message
+    expression: str | None = None  # the retry expression with the invocation's variables substituted
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,8 @@ class RetrySettings:
             return False, 0.0, "No more retries left"
         if not self.policy_allows(failure):
             return False, 0.0, f"retryPolicy {self.policy} does not retry this failure ({failure.phase})"
-        if self.expression:
+        expression = failure.expression or self.expression
+        if expression:
             env = {
                 "lastRetry": {
                     "exitCode": failure.exit_code if failure.exit_code is not None else "-1",
@@ -174,8 +176,8 @@ class RetrySettings:
                 }
             }
             try:
-                if not evaluate(self.expression, env):
-                    return False, 0.0, f"retryStrategy.expression {self.expression!r} is false"
+                if not evaluate(expression, env):
+                    return False, 0.0, "retryStrategy.expression evaluated to false"
             except ExpressionError as exc:
                 return False, 0.0, f"retryStrategy.expression failed: {exc}"
         delay = self.delay(retries_done + 1)

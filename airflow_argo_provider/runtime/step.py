@@ -198,6 +198,10 @@ def prepare(
     for key in _LATE_FIELDS:
         if key in template:
             rendered[key] = copy.deepcopy(template[key])
+    expression = (rendered.get("retryStrategy") or {}).get("expression")
+    if expression and "{{" in expression:
+        # Argo substitutes the template's variables (its inputs) into the retry expression too.
+        rendered["retryStrategy"]["expression"] = substitute(expression, scope, strict=False)
     return Invocation(
         node=node,
         template=rendered,
