@@ -20,4 +20,16 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["software"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": "Argo Workflows",
+                "python-modules": ["airflow_argo_provider.operators.http"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "Argo Workflows",
+                "python-modules": ["airflow_argo_provider.hooks.secrets"],
+            }
+        ],
     }

@@ -18,6 +18,9 @@ OPERATORS: dict[tuple[str, str], str] = {
     ("local", "container"): "airflow_argo_provider.operators.local:ArgoLocalOperator",
     ("local", "script"): "airflow_argo_provider.operators.local:ArgoLocalOperator",
     ("*", "suspend"): "airflow_argo_provider.operators.suspend:ArgoSuspendOperator",
+    # The same requests everywhere; only where secretKeyRef headers are read from differs.
+    ("local", "http"): "airflow_argo_provider.operators.http:ArgoHttpOperator",
+    ("kubernetes", "http"): "airflow_argo_provider.operators.http:ArgoKubernetesHttpOperator",
 }
 
 
