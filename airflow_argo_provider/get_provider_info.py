@@ -23,7 +23,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Argo Workflows",
-                "python-modules": ["airflow_argo_provider.operators.kubernetes"],
+                "python-modules": [
+                    "airflow_argo_provider.operators.kubernetes",
+                    "airflow_argo_provider.operators.http",
+                ],
             }
         ],
         "config": {
@@ -70,4 +73,10 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         },
+        "hooks": [
+            {
+                "integration-name": "Argo Workflows",
+                "python-modules": ["airflow_argo_provider.hooks.secrets"],
+            }
+        ],
     }

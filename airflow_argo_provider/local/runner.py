@@ -203,6 +203,8 @@ def _mount_script(sandbox: Sandbox, cwd: str | None) -> str:
         lines.append(f"mount --bind {shlex.quote(source)} {quoted}")
     if cwd:
         lines.append(f"mkdir -p {shlex.quote(cwd)} && cd {shlex.quote(cwd)}")
+    else:  # a container starts in its image's folder; the worker's own may be hidden under the new /tmp
+        lines.append("cd /")
     lines.append('exec "$@"')
     return "\n".join(lines)
 

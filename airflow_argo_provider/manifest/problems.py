@@ -98,7 +98,6 @@ _CATALOGUE = [
         "unsupported: workflow feature",
         "A workflow-level feature that changes how the run is scheduled or stored is not run.",
     ),
-    Code("AAP115", "unsupported: http template", "`http` templates are not run yet."),
     Code("AAP116", "unsupported: artifacts", "Input and output artifacts are not run yet."),
     Code("AAP201", "note: no effect", "The field is accepted but has no effect under Airflow; the message says why."),
 ]

@@ -23,7 +23,6 @@ _TEMPLATE_BODIES = {
     "resource": ("AAP101", "resource templates (create/patch/delete cluster objects) are not run"),
     "data": ("AAP102", "data templates (artifact transformations) are not run"),
     "containerSet": ("AAP103", "containerSet templates (several containers in one pod) are not run"),
-    "http": ("AAP115", "http templates are not run yet"),
 }
 
 _SPEC_NOTES = {

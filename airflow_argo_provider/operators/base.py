@@ -79,6 +79,8 @@ class ArgoNodeOperator(BaseOperator):
     # How many fan-out items one task instance runs. 1: a mapped task instance per item (each
     # retried by Airflow). Backends whose items are cheap (HTTP requests) run many per task.
     items_per_task: int = 1
+    # Items of a batch running at once when no ``parallelism`` limits them.
+    default_batch_concurrency: int = DEFAULT_BATCH_CONCURRENCY
 
     def __init__(
         self,
@@ -202,26 +204,50 @@ class ArgoNodeOperator(BaseOperator):
     def _attempt(self, invocation: Invocation, context: Any) -> NodeRecord:
         timeout, message = self.timeout_for(invocation, context)
         if timeout is not None and timeout <= 0:
-            return NodeRecord(
-                FAILED,
-                message,
-                display_name=invocation.display_name,
-                index=invocation.index,
-                item=invocation.item,
-                finished_at=now_iso(),
-                retries=invocation.retries,
-            )
+            return self.deadline_record(invocation, message)
         started = now_iso()
         try:
             raw = self.run_invocation(invocation, context, timeout)
         except Exception as exc:
             log.exception("step %s failed to run", invocation.display_name)
             raw = RawOutcome(exit_code=None, message=f"{type(exc).__name__}: {exc}", error=True)
+        return self.attempt_record(invocation, raw, started, message)
+
+    @staticmethod
+    def deadline_record(invocation: Invocation, message: str) -> NodeRecord:
+        """The record of an attempt that could not start: its deadline has passed."""
+        return NodeRecord(
+            FAILED,
+            message,
+            display_name=invocation.display_name,
+            index=invocation.index,
+            item=invocation.item,
+            finished_at=now_iso(),
+            retries=invocation.retries,
+        )
+
+    @staticmethod
+    def attempt_record(invocation: Invocation, raw: RawOutcome, started: str, deadline_message: str) -> NodeRecord:
+        """The record of a finished attempt (``deadline_message`` when it ran out of time)."""
         raw.started_at = raw.started_at or started
         record = finish(invocation, raw)
         if raw.timed_out:
-            record.phase, record.message = FAILED, message
+            record.phase, record.message = FAILED, deadline_message
         return record
+
+    @staticmethod
+    def failure_of(record: NodeRecord, invocation: Invocation | None = None) -> Failure:
+        """How a failed attempt looks to the retry rules (with the invocation's retry expression,
+        whose ``{{inputs...}}`` were substituted)."""
+        template = invocation.template if invocation is not None else {}
+        return Failure(
+            record.phase,
+            record.message,
+            record.exit_code,
+            _duration(record.started_at, record.finished_at),
+            transient=record.transient,
+            expression=(template.get("retryStrategy") or {}).get("expression"),
+        )
 
     def _prepare(
         self, view: RunView, node: Node, index: int | None, item: Any, retries: int
@@ -248,16 +274,7 @@ class ArgoNodeOperator(BaseOperator):
         if failed_or_error(record.phase):
             if isinstance(prepared, NodeRecord):
                 fail(record.message)  # not retried: the invocation itself is invalid
-            assert isinstance(prepared, Invocation)
-            raise NodeFailure(
-                Failure(
-                    record.phase,
-                    record.message,
-                    record.exit_code,
-                    _duration(record.started_at, record.finished_at),
-                    expression=(prepared.template.get("retryStrategy") or {}).get("expression"),
-                )
-            )
+            raise NodeFailure(self.failure_of(record, prepared if isinstance(prepared, Invocation) else None))
         if retries and self.plan.template(node.template).get("retryStrategy", {}).get("backoff", {}).get("maxDuration"):
             forget_first_attempt(ti)
         return None
@@ -304,11 +321,15 @@ class ArgoNodeOperator(BaseOperator):
             log.info("%s %s %s", record.display_name, record.phase, record.message)
         return records
 
-    def batch_concurrency(self) -> int:
+    def parallelism_limit(self) -> int | None:
+        """The enclosing template's ``parallelism``, else the workflow's (None: unlimited)."""
         parent = self.plan.parent_of(self.argo_node_id)
-        template = self.plan.template(parent.template) if parent is not None and parent.id else {}
+        template = self.plan.template(parent.template) if parent is not None else {}
         limit = template.get("parallelism") or self.plan.parallelism
-        return int(limit) if limit else DEFAULT_BATCH_CONCURRENCY
+        return int(limit) if limit else None
+
+    def batch_concurrency(self) -> int:
+        return self.parallelism_limit() or self.default_batch_concurrency
 
     def _with_inline_retries(
         self,
@@ -325,14 +346,9 @@ class ArgoNodeOperator(BaseOperator):
             record.retries = retries
             if not failed_or_error(record.phase) or settings is None:
                 return record
-            failure = Failure(
-                record.phase,
-                record.message,
-                record.exit_code,
-                _duration(record.started_at, record.finished_at),
-                expression=(invocation.template.get("retryStrategy") or {}).get("expression"),
+            again, delay, reason = settings.decide(
+                self.failure_of(record, invocation), retries, time.monotonic() - first
             )
-            again, delay, reason = settings.decide(failure, retries, time.monotonic() - first)
             if not again:
                 return record
             with lock:

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from airflow_argo_provider.hooks.secrets import local_secret
 from airflow_argo_provider.local.runner import (
     STAGING,
     CommandError,
@@ -29,32 +30,6 @@ log = logging.getLogger(__name__)
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def local_secret(name: str, key: str) -> str:
-    """A Kubernetes secret's key, for the local backend: Airflow Variable ``NAME`` holding a JSON map.
-
-    ``key=""`` returns the whole map as JSON (for ``envFrom.secretRef``).
-    """
-    from airflow.sdk import Variable
-
-    value = Variable.get(name, default=None)
-    if value is None:
-        raise MissingValueError(
-            f"secret {name!r}: the local backend reads Kubernetes secrets from the Airflow Variable {name!r} "
-            "(a JSON object of key: value); it is not set"
-        )
-    if not key:
-        return str(value)
-    import json
-
-    try:
-        data = json.loads(value)
-    except ValueError:
-        raise MissingValueError(f"secret {name!r}: Airflow Variable {name!r} is not a JSON object") from None
-    if not isinstance(data, dict) or key not in data:
-        raise MissingValueError(f"secret {name!r} has no key {key!r} (Airflow Variable {name!r})")
-    return str(data[key])
 
 
 class ArgoLocalOperator(ArgoNodeOperator):

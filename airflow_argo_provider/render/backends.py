@@ -21,6 +21,9 @@ OPERATORS: dict[tuple[str, str], str] = {
     ("*", "suspend"): "airflow_argo_provider.operators.suspend:ArgoSuspendOperator",
     ("kubernetes", "container"): "airflow_argo_provider.operators.kubernetes:ArgoKubernetesPodOperator",
     ("kubernetes", "script"): "airflow_argo_provider.operators.kubernetes:ArgoKubernetesPodOperator",
+    # The same requests everywhere; only where secretKeyRef headers are read from differs.
+    ("local", "http"): "airflow_argo_provider.operators.http:ArgoHttpOperator",
+    ("kubernetes", "http"): "airflow_argo_provider.operators.http:ArgoKubernetesHttpOperator",
 }
 
 # backend -> "module:function(dag, plan, last_task)" adding run-level tasks around the workflow

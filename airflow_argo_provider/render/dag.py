@@ -99,12 +99,16 @@ class _Renderer:
                 kwargs["map_index_template"] = MAP_INDEX_TEMPLATE
             op = cls(task_id=self._local_id(node), mapped_item=mapped_item, **kwargs)
             return Segment([op], [op])
+        per_task = getattr(cls, "items_per_task", 1)
+        if per_task > 1 and (kwargs.get("max_active_tis_per_dagrun") or self.plan.parallelism):
+            # Each chunk runs its items up to the parallelism limit itself: one chunk at a time.
+            kwargs["max_active_tis_per_dagrun"] = 1
         items = ArgoItemsOperator(
             task_id=self._local_id(node) + ITEMS_SUFFIX,
             plan=self.plan,
             argo_node_id=node.id,
             trigger_rule=ALL_DONE,
-            items_per_task=getattr(cls, "items_per_task", 1),
+            items_per_task=per_task,
         )
         mapped = cls.partial(task_id=self._local_id(node), map_index_template=MAP_INDEX_TEMPLATE, **kwargs).expand(
             batch=items.output

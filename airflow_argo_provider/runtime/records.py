@@ -45,6 +45,8 @@ class NodeRecord:
     index: int | None = None
     item: Any = None
     display_name: str | None = None
+    # How the retry rules classify a failure (``RawOutcome.transient``); kept in the task, not in XCom.
+    transient: bool | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"phase": self.phase}

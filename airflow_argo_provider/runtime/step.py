@@ -81,8 +81,10 @@ class RawOutcome:
     finished_at: str | None = None
     result: str | None = None  # set by backends whose result is not stdout (HTTP: the body)
     timed_out: bool = False  # stopped at its deadline: the node fails with the deadline's message
-    # Failed although the exit code is 0 or unknown (a pod evicted, a sidecar that failed)
+    # The step's own failure without an exit code (HTTP: a non-2xx status, a false successCondition).
     failed: bool = False
+    # For ``retryPolicy: OnTransientError``: whether the failure is transient; None: judge the message.
+    transient: bool | None = None
 
 
 def trim_result(stdout: str) -> str:
@@ -241,12 +243,13 @@ def finish(invocation: Invocation, raw: RawOutcome) -> NodeRecord:
     record.result = raw.result if raw.result is not None else trim_result(raw.stdout)
     record.exit_code = str(raw.exit_code) if raw.exit_code is not None else None
     record.artifacts = dict(raw.artifacts)
+    record.transient = raw.transient
     if raw.error:
         record.phase, record.message = ERROR, raw.message or "Error"
     elif raw.exit_code not in (0, None):
         record.phase, record.message = FAILED, raw.message or f"Error (exit code {raw.exit_code})"
     elif raw.failed:
-        record.phase, record.message = FAILED, raw.message or "Error"
+        record.phase, record.message = FAILED, raw.message or "Failed"
     elif raw.message:
         record.message = raw.message
     try:
