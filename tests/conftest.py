@@ -95,3 +95,48 @@ def run_workflow(airflow_db: Path, tmp_path: Path):
 
 def nodes_by_name(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {node["displayName"]: node for node in result["nodes"]}
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """A real S3/SNS/SQS endpoint over HTTP (moto's server) on 127.0.0.1, for the whole session.
+
+    The standard AWS environment variables and Airflow's ``aws_default`` connection point at it.
+    Yields the endpoint URL.
+    """
+    import json as _json
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    settings = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AIRFLOW_CONN_AWS_DEFAULT": _json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "testing",
+                "password": "testing",
+                "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+            }
+        ),
+    }
+    saved = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
