@@ -113,7 +113,8 @@ def load_manifest_dag(
     manifest = runnable_manifest(mset, file, entrypoint)
     if manifest is None:
         raise ManifestError([Problem("AAP027", "no runnable Workflow, CronWorkflow or WorkflowTemplate", file, 1)])
-    errors = [p for p in manifest.problems if not p.note]
+    # A DAG id shared with another manifest of the folder (AAP013) does not matter for one manifest.
+    errors = [p for p in manifest.problems if not p.note and p.code != "AAP013"]
     if errors:
         raise ManifestError(errors)
     if entrypoint:

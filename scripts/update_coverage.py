@@ -64,7 +64,7 @@ def load_runs() -> dict[str, str]:
 def coverage_markdown(corpus: Path, runs: dict[str, str] | None = None) -> str:
     from airflow_argo_provider.cli.validate import assessment_rows, assessment_totals
     from airflow_argo_provider.manifest import CODES, load_paths
-    from scripts.corpus import dagbag_results, examples, matches
+    from scripts.corpus import dagbag_results, examples, matches, workflow_examples
 
     runs = load_runs() if runs is None else runs
     mset = load_paths([corpus])
@@ -93,14 +93,16 @@ def coverage_markdown(corpus: Path, runs: dict[str, str] | None = None) -> str:
             else:
                 run = "not recorded"
         lines.append(f"| `{label}` | {row['kind']} | {status} | {in_bag} | {run} |")
-    manifests = total
+    workflows = workflow_examples(corpus, mset)
     lines += [
         "",
         "## Totals",
         "",
-        f"- manifests: {manifests}; compile without problems: {ok} ({ok / manifests:.0%})",
-        f"- load in an Airflow DagBag with no import error: {loaded} ({loaded / manifests:.0%} of all manifests)",
-        f"- run locally to the phase Argo gives them: {ran_ok} ({ran_ok / manifests:.0%} of all manifests)",
+        f"- manifests: {total}; compile without problems: {ok} ({ok / total:.0%})",
+        f"- workflow examples (files holding a Workflow, a CronWorkflow or a WorkflowTemplate with an "
+        f"entrypoint): {workflows}",
+        f"- load in an Airflow DagBag with no import error: {loaded} ({loaded / workflows:.0%} of the workflow examples)",
+        f"- run locally to the phase Argo gives them: {ran_ok} ({ran_ok / workflows:.0%} of the workflow examples)",
         "",
         "| code | meaning | manifests |",
         "| --- | --- | --- |",

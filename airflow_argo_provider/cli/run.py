@@ -160,6 +160,16 @@ def _progress(dag_id: str, stop: threading.Event, out: TextIO) -> None:
         stop.wait(0.5)
 
 
+def ensure_pools(plan: Any) -> None:
+    """Create the Airflow pools of the workflow's mutexes and semaphores (Argo synchronization)."""
+    from airflow.models.pool import Pool
+
+    locks = {n.lock["pool"]: n.lock for n in plan.nodes() if n.lock}
+    for lock in locks.values():
+        if Pool.get_pool(lock["pool"]) is None:
+            Pool.create_or_update_pool(lock["pool"], lock["slots"], lock["description"], include_deferred=False)
+
+
 def _import_models_before_threads() -> None:
     """Import and configure every ORM model now: a second thread querying the database while
     ``dag.test()`` imports model modules would otherwise deadlock on the import lock."""
@@ -236,7 +246,8 @@ def run_command(args: argparse.Namespace) -> int:
     library = Path(args.templates).resolve() if args.templates else file.parent
     mset = load_paths([library] if file.is_relative_to(library) else [library, file])
     manifest = runnable_manifest(mset, str(file), args.entrypoint)
-    problems = [p for p in mset.problems if p.file == str(file) and not p.note]
+    # Running one manifest, a DAG id it shares with another manifest of the folder (AAP013) is harmless.
+    problems = [p for p in mset.problems if p.file == str(file) and not p.note and p.code != "AAP013"]
     if manifest is None and not problems:
         print(f"{file}: no runnable Workflow, CronWorkflow or WorkflowTemplate", file=err)
         return 2
@@ -299,6 +310,7 @@ def execute_manifest(
     dag = dags_found[0]
     dag_id = dag.dag_id
     plan = next(t.plan for t in dag.tasks if hasattr(t, "plan"))
+    ensure_pools(plan)
     stop = threading.Event()
     printer = None
     if progress is not None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from airflow_argo_provider.manifest.yaml_source import Path
+from airflow_argo_provider.plan.locks import LockError, lock_of
 
 Finding = tuple[Path, str, str]
 
@@ -41,7 +42,6 @@ NEWER_ARGO_FIELDS = {
 }
 
 _SPEC_UNSUPPORTED = {
-    "synchronization": ("AAP105", "synchronization (semaphores, mutexes) is not enforced"),
     "artifactGC": ("AAP113", "artifact garbage collection is not run"),
     "shutdown": ("AAP114", "shutdown is a run-time control of the Argo controller"),
     "artifactRepositoryRef": ("AAP116", "artifacts are not supported yet"),
@@ -49,11 +49,26 @@ _SPEC_UNSUPPORTED = {
 }
 
 
+def _lock_features(owner: dict[str, Any], path: Path, workflow: bool = False) -> Iterator[Finding]:
+    """Locks run as Airflow pools: one per template, on leaf templates (or the workflow)."""
+    sync = owner.get("synchronization")
+    if not isinstance(sync, dict):
+        return
+    if not workflow and ("steps" in owner or "dag" in owner):
+        yield (*path, "synchronization"), "AAP105", "synchronization on a steps/dag template is not enforced"
+        return
+    try:
+        lock_of(sync, {})
+    except LockError as exc:
+        yield (*path, "synchronization"), "AAP105", f"synchronization: {exc}"
+
+
 def unsupported_features(raw: dict[str, Any], spec_path: Path) -> Iterator[Finding]:
     """Yield ``(path, code, reason)`` for each unsupported feature of one manifest."""
     spec = _get(raw, spec_path)
     if not isinstance(spec, dict):
         return
+    yield from _lock_features(spec, spec_path, workflow=True)
     for key, (code, reason) in _SPEC_UNSUPPORTED.items():
         if spec.get(key) is not None:
             yield (*spec_path, key), code, reason
@@ -111,7 +126,7 @@ def _template_features(template: dict[str, Any], path: Path) -> Iterator[Finding
     if template.get("daemon"):
         yield (*path, "daemon"), "AAP104", "daemon templates (kept running beside the workflow) are not run"
     if template.get("synchronization") is not None:
-        yield (*path, "synchronization"), "AAP105", "synchronization (semaphores, mutexes) is not enforced"
+        yield from _lock_features(template, path)
     if template.get("memoize") is not None:
         yield (*path, "memoize"), "AAP106", "memoization (result caching in a ConfigMap) is not run"
     if template.get("metrics") is not None:

@@ -1,6 +1,6 @@
-"""The plan: a workflow as plain data (no Airflow), between the manifest and the DAG."""
+"""The plan: a workflow as plain data (no Airflow), between the manifest and the DAG.
 
-from airflow_argo_provider.plan.build import build_plan
-from airflow_argo_provider.plan.model import Loop, Node, ParamSpec, Plan, Schedule
-
-__all__ = ["Loop", "Node", "ParamSpec", "Plan", "Schedule", "build_plan"]
+``plan.model`` holds the dataclasses, ``plan.build`` makes a plan from a checked manifest,
+``plan.cache`` keeps compiled plans between DAG-file parses, ``plan.locks`` maps Argo's
+synchronization to Airflow pools, ``plan.printer`` prints a plan as a tree.
+"""

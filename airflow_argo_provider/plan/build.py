@@ -22,6 +22,7 @@ from airflow_argo_provider.manifest.templates import (
     resolve_invocation,
 )
 from airflow_argo_provider.manifest.yaml_source import Path, format_path
+from airflow_argo_provider.plan.locks import lock_of
 from airflow_argo_provider.plan.model import (
     EXIT_SUFFIX,
     ON_EXIT_ID,
@@ -114,6 +115,9 @@ class PlanBuilder:
             spec["arguments"] = _merge_arguments(base.get("arguments"), own_spec.get("arguments"))
             self.spec = spec
         self.template_defaults: dict[str, Any] = self.spec.get("templateDefaults") or {}
+        self.config_maps = {
+            name: dict(obj.get("data") or {}) for (kind, name), obj in mset.resources.items() if kind == "ConfigMap"
+        }
         self.workflow_retry: dict[str, Any] | None = self.spec.get("retryStrategy")
 
     # -- templates ---------------------------------------------------------------------------
@@ -175,6 +179,7 @@ class PlanBuilder:
             raise ManifestError(self.problems)
         metadata = manifest.data.get("metadata") or {}
         annotations = dict(metadata.get("annotations") or {})
+        workflow_lock = lock_of(spec.get("synchronization"), self.config_maps)
         plan = Plan(
             dag_id=manifest.dag_id,
             workflow_name=manifest.name,
@@ -200,6 +205,7 @@ class PlanBuilder:
             generate_name=not metadata.get("name"),
             entrypoint=spec.get("entrypoint"),
             global_outputs=self.global_outputs,
+            workflow_lock=workflow_lock.__dict__ if workflow_lock is not None else None,
         )
         return plan
 
@@ -278,6 +284,8 @@ class PlanBuilder:
             self._dag_children(node, handle, template, child_in_mapped)
         else:
             self._leaf_outputs(node, template)
+            lock = lock_of(template.get("synchronization"), self.config_maps)
+            node.lock = lock.__dict__ if lock is not None else None
         hook = (invocation.get("hooks") or {}).get("exit")
         exit_template = invocation.get("onExit")
         if hook or exit_template:
@@ -425,7 +433,7 @@ def _closure(targets: list[str], deps: dict[str, list[str]]) -> set[str]:
 
 def build_plan(manifest: Manifest, mset: ManifestSet) -> Plan:
     """The plan of one Workflow, CronWorkflow or WorkflowTemplate (which must have no errors)."""
-    errors = [p for p in manifest.problems if not p.note]
+    errors = [p for p in manifest.problems if not p.note and p.code != "AAP013"]
     if errors:
         raise ManifestError(errors)
     return PlanBuilder(manifest, mset).build()

@@ -65,6 +65,8 @@ class Node:
     stop_on_failure: bool = False
     # True when this fan-out runs all its items inside one task (it sits in a fanned-out group).
     inline_loop: bool = False
+    # The Airflow pool of the template's mutex or semaphore: {"pool", "slots", "description"}.
+    lock: dict[str, Any] | None = None
 
     @property
     def is_group(self) -> bool:
@@ -134,6 +136,8 @@ class Plan:
     # True when the name came from ``generateName``: each run then gets a suffix, as in Argo.
     generate_name: bool = False
     entrypoint: str | None = None
+    # The workflow's own mutex or semaphore (it limits concurrent runs).
+    workflow_lock: dict[str, Any] | None = None
     # globalName -> ids of the nodes whose output parameter carries it.
     global_outputs: dict[str, list[str]] = field(default_factory=dict)
 

@@ -76,6 +76,8 @@ class _Renderer:
         if limit and node.loop is not None:
             kwargs["max_active_tis_per_dagrun"] = int(limit)
         kwargs["doc_md"] = f"Argo template `{template.get('name', '')}` ({node.body})"
+        if node.lock:
+            kwargs["pool"] = node.lock["pool"]
         return kwargs
 
     def node(self, node: Node, mapped_item: Any = None) -> Segment:
@@ -224,6 +226,10 @@ def render_dag(plan: Plan, backend: str | None = None, *, fileloc: str | None = 
         kwargs["max_active_tasks"] = plan.parallelism
     if schedule is not None and schedule.concurrency_policy in ("Forbid", "Replace"):
         kwargs["max_active_runs"] = 1
+    if plan.workflow_lock:
+        kwargs["max_active_runs"] = min(
+            kwargs.get("max_active_runs", plan.workflow_lock["slots"]), plan.workflow_lock["slots"]
+        )
     if schedule is not None and schedule.suspend:
         kwargs["is_paused_upon_creation"] = True
     dag = DAG(

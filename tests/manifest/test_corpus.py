@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from airflow_argo_provider.manifest import CODES, load_paths
-from tests.conftest import REPO
 
 
 def test_every_example_loads_or_is_rejected_with_a_documented_code(argo_examples: Path) -> None:
@@ -35,19 +33,3 @@ def test_known_rejections_in_the_corpus(argo_examples: Path) -> None:
     # generateName placed under labels by mistake: the example really has no name.
     assert ("fun-with-gifs.yaml", "AAP012") in codes
     assert ("testvolume.yaml", "AAP109") in codes
-
-
-def _update_coverage():
-    spec = importlib.util.spec_from_file_location("update_coverage", REPO / "scripts" / "update_coverage.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_coverage_doc_is_up_to_date(argo_examples: Path) -> None:
-    module = _update_coverage()
-    expected = module.coverage_markdown(argo_examples)
-    actual = (REPO / "docs" / "coverage.md").read_text()
-    assert actual == expected, "docs/coverage.md is stale: run `python scripts/update_coverage.py`"
-    assert (REPO / "docs" / "codes.md").read_text() == module.codes_markdown()
