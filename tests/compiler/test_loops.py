@@ -195,7 +195,9 @@ spec:
 """
 
 
-def test_fan_out_beyond_max_map_length_is_chunked_and_exact(run_workflow) -> None:
+def test_fan_out_beyond_max_map_length_is_chunked_and_exact(run_workflow, monkeypatch) -> None:
+    # 3,000 items, at most 100 task instances: 100 chunks of 30 items, each chunk one mapped task instance.
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "100")
     result = run_workflow(CHUNKED)
     assert result["phase"] == "Succeeded", result["message"]
     nodes = nodes_by_name(result)
