@@ -46,6 +46,16 @@ def add_parser(sub: Any) -> None:
     )
     run.add_argument("-o", "--output", choices=("json",), default=None, help="print one JSON object")
     run.add_argument(
+        "--parallel",
+        type=int,
+        nargs="?",
+        const=os.cpu_count() or 2,
+        default=0,
+        metavar="N",
+        help="run tasks through Airflow's LocalExecutor with N worker processes, so that parallel branches "
+        "run at the same time (default N: the number of CPUs)",
+    )
+    run.add_argument(
         "--airflow-home",
         action="store_true",
         help="use the configured Airflow (AIRFLOW_HOME) instead of ./.airflow-argo",
@@ -99,6 +109,41 @@ def _setup_environment(use_airflow_home: bool) -> Path:
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     return dags
+
+
+def _configure_executor(workers: int) -> None:
+    """LocalExecutor with ``workers`` processes; its task runners reach the API this process serves."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    import secrets
+
+    os.environ["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
+    # The API signs the task runners' tokens; a run-local secret unless one is configured.
+    os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(32))
+    os.environ["AIRFLOW__CORE__PARALLELISM"] = str(workers)
+    os.environ["AIRFLOW_ARGO_EXECUTION_API_PORT"] = str(port)
+    os.environ["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"http://127.0.0.1:{port}/execution/"
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr(active: bool) -> Any:
+    """With ``-o json`` nothing but the JSON may reach stdout: point file descriptor 1 at stderr
+    while the run goes (task runners and step processes write to inherited descriptors)."""
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _migrate(out: TextIO) -> None:
@@ -256,7 +301,9 @@ def run_command(args: argparse.Namespace) -> int:
             print(problem.format(), file=err)
         return 2
     dags = _setup_environment(args.airflow_home)
-    with contextlib.redirect_stdout(err):
+    if args.parallel:
+        _configure_executor(args.parallel)
+    with contextlib.redirect_stdout(err), _stdout_to_stderr(json_out):
         try:
             _migrate(err)
             result = execute_manifest(
@@ -267,6 +314,7 @@ def run_command(args: argparse.Namespace) -> int:
                 backend=args.backend,
                 templates=library,
                 progress=None if json_out else err,
+                parallel=args.parallel,
             )
         except ManifestError as exc:
             for problem in exc.problems:
@@ -291,8 +339,13 @@ def execute_manifest(
     backend: str | None = None,
     templates: Path | None = None,
     progress: TextIO | None = None,
+    parallel: int = 0,
 ) -> dict[str, Any]:
     """Compile ``file`` into the dags folder ``dags``, run it with ``dag.test()``, report it.
+
+    With ``parallel`` > 0 the tasks run through Airflow's LocalExecutor with that many worker
+    processes (parallel branches run at the same time); its task runners talk to an execution
+    API served from this process.
 
     Airflow must already be configured (``AIRFLOW_HOME``, a migrated database) and ``dags``
     must be its dags folder.
@@ -320,12 +373,47 @@ def execute_manifest(
         printer.start()
     started = time.time()
     try:
-        dag_run = dag.test(run_conf=params or None)
+        if parallel > 0:
+            with execution_api_server():
+                dag_run = dag.test(run_conf=params or None, use_executor=True)
+        else:
+            dag_run = dag.test(run_conf=params or None)
     finally:
         stop.set()
         if printer is not None:
             printer.join(timeout=2)
     return report(plan, dag_id, dag_run, time.time() - started)
+
+
+@contextlib.contextmanager
+def execution_api_server() -> Any:
+    """Serve Airflow's execution API on 127.0.0.1 for the executor's task runners."""
+    import socket
+
+    import uvicorn
+    from airflow.api_fastapi.app import create_app
+
+    port = int(os.environ.get("AIRFLOW_ARGO_EXECUTION_API_PORT") or 0)
+    if not port:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        os.environ["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"http://127.0.0.1:{port}/execution/"
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(apps="execution"), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and thread.is_alive() and time.time() < deadline:
+        time.sleep(0.05)
+    if not server.started:
+        raise DagLoadError("could not start Airflow's execution API for the executor")
+    try:
+        yield f"http://127.0.0.1:{port}/execution/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def report(plan: Any, dag_id: str, dag_run: Any, seconds: float) -> dict[str, Any]:

@@ -157,3 +157,38 @@ def test_run_command_prints_a_node_table(tmp_path: Path) -> None:
     assert lines[1].split()[:3] == ["good", "Succeeded", "result:"]
     assert lines[-1] == "good: Succeeded"
     assert "ok    good" in done.stderr  # progress while running
+
+
+PARALLEL = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: parallel}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: left, template: nap}
+      - {name: right, template: nap}
+  - name: nap
+    script:
+      image: python:3.12
+      command: [python]
+      source: |
+        import json, time
+        start = time.time()
+        time.sleep(4)
+        print(json.dumps([start, time.time()]))
+"""
+
+
+def test_run_command_runs_branches_in_parallel_with_the_executor(tmp_path: Path) -> None:
+    manifest = tmp_path / "parallel.yaml"
+    manifest.write_text(PARALLEL)
+    done = _cli("run", str(manifest), "--parallel", "2", "-o", "json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    nodes = {n["displayName"]: n for n in json.loads(done.stdout)["nodes"]}
+    left = json.loads(nodes["left"]["outputs"]["result"])
+    right = json.loads(nodes["right"]["outputs"]["result"])
+    # The two steps of one step group ran at the same time.
+    assert max(left[0], right[0]) < min(left[1], right[1])
