@@ -8,6 +8,8 @@ result is evaluated with expr-lang against one record of booleans per task.
 
 from __future__ import annotations
 
+import functools
+
 import re
 from collections.abc import Mapping, Sequence
 
@@ -78,13 +80,18 @@ def depends_task_names(expression: str) -> list[str]:
 
     Raises :class:`ExpressionError` for an invalid result (``A.Finished``) or bad syntax.
     """
+    return list(_task_names(expression))
+
+
+@functools.lru_cache(maxsize=4096)
+def _task_names(expression: str) -> tuple[str, ...]:
     refs = _validated(expression)
     names: list[str] = []
     for task, _result, _start, _end in refs:
         if task not in names:
             names.append(task)
     _compile(expression, refs, None)
-    return names
+    return tuple(names)
 
 
 def _ident(task: str) -> str:

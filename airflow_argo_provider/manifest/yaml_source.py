@@ -79,6 +79,61 @@ def _record(node: yaml.Node, path: Path, doc: YamlDocument, seen: set[int]) -> N
             _record(item, (*path, index), doc, seen)
 
 
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+
+
+class _Fallback(Exception):
+    """The document uses YAML features the fast builder leaves to PyYAML (merge keys, tags)."""
+
+
+def _build(node: yaml.Node, path: Path, doc: YamlDocument, loader: Any, memo: dict[int, Any]) -> Any:
+    """The value of ``node`` (as PyYAML's safe constructor builds it), recording lines on the way."""
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    if isinstance(node, yaml.ScalarNode):
+        return node.value if node.tag == _STR else loader.construct_object(node)
+    if isinstance(node, yaml.MappingNode):
+        if node.tag != _MAP:
+            raise _Fallback
+        out: dict[Any, Any] = {}
+        memo[id(node)] = out
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<" and key_node.tag != _STR:
+                raise _Fallback
+            key = _build(key_node, path, doc, loader, memo)
+            line = key_node.start_mark.line + 1
+            child = path + (key,)
+            if key in out:
+                doc.duplicate_keys.append((child, line))
+            doc.lines[child] = line
+            out[key] = _build(value_node, child, doc, loader, memo)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        if node.tag != _SEQ:
+            raise _Fallback
+        items: list[Any] = []
+        memo[id(node)] = items
+        for index, item in enumerate(node.value):
+            child = path + (index,)
+            doc.lines[child] = item.start_mark.line + 1
+            items.append(_build(item, child, doc, loader, memo))
+        return items
+    raise _Fallback  # pragma: no cover - every YAML node is one of the three
+
+
+def _document(node: yaml.Node, index: int, loader: Any) -> YamlDocument:
+    doc = YamlDocument(value=None, index=index, line=node.start_mark.line + 1)
+    try:
+        doc.value = _build(node, (), doc, loader, {})
+    except _Fallback:
+        doc = YamlDocument(value=loader.construct_document(node), index=index, line=node.start_mark.line + 1)
+        _record(node, (), doc, set())
+    return doc
+
+
 def read_documents(text: str) -> Iterator[YamlDocument]:
     """Yield every non-empty document of ``text`` with its line map.
 
@@ -91,10 +146,8 @@ def read_documents(text: str) -> Iterator[YamlDocument]:
             node = loader.get_node()
             if node is None:  # pragma: no cover - check_node guarantees a node
                 break
-            value = loader.construct_document(node)
-            if value is not None:
-                doc = YamlDocument(value=value, index=index, line=node.start_mark.line + 1)
-                _record(node, (), doc, set())
+            doc = _document(node, index, loader)
+            if doc.value is not None:
                 yield doc
             index += 1
     except yaml.MarkedYAMLError as exc:

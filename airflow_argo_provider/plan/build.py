@@ -257,7 +257,7 @@ class PlanBuilder:
             kind=kind,  # type: ignore[arg-type]
             body=body,
             template=key,
-            arguments=copy.deepcopy(invocation.get("arguments") or {}),
+            arguments=invocation.get("arguments") or {},  # read-only from here on
             when=invocation.get("when"),
             loop=self._loop(invocation),
             continue_on_failed=bool(continue_on.get("failed")),
@@ -363,7 +363,7 @@ class PlanBuilder:
 
     def _loop(self, invocation: dict[str, Any]) -> Loop | None:
         if invocation.get("withItems") is not None:
-            return Loop(kind="items", items=copy.deepcopy(invocation["withItems"]))
+            return Loop(kind="items", items=list(invocation["withItems"]))
         if invocation.get("withSequence") is not None:
             seq = {k: str(v) for k, v in invocation["withSequence"].items() if v is not None}
             return Loop(kind="sequence", sequence=seq)

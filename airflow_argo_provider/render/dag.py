@@ -66,11 +66,15 @@ class _Renderer:
         self.plan = plan
         self.backend = backend
         self.cleanup = cleanup
+        self._retry: dict[str, dict[str, Any]] = {}  # per template: one retry policy object shared
 
     def leaf_kwargs(self, node: Node) -> dict[str, Any]:
         template = self.plan.template(node.template)
         kwargs: dict[str, Any] = {"plan": self.plan, "argo_node_id": node.id, "trigger_rule": ALL_DONE}
-        kwargs.update(retry_arguments(template))
+        retry = self._retry.get(node.template)
+        if retry is None:
+            retry = self._retry[node.template] = retry_arguments(template)
+        kwargs.update(retry)
         parent = self.plan.parent_of(node.id)
         limit = self.plan.template(parent.template).get("parallelism") if parent is not None else None
         if limit and node.loop is not None:
