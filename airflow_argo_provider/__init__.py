@@ -12,6 +12,15 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "load_workflows": "airflow_argo_provider.dagfolder",
+    "ArgoGroup": "airflow_argo_provider.api",
+    "Backoff": "airflow_argo_provider.api",
+    "Container": "airflow_argo_provider.api",
+    "Http": "airflow_argo_provider.api",
+    "RetryStrategy": "airflow_argo_provider.api",
+    "Script": "airflow_argo_provider.api",
+    "argo_task_group": "airflow_argo_provider.api",
+    "manifest_task_group": "airflow_argo_provider.api",
+    "with_sequence": "airflow_argo_provider.api",
 }
 
 __all__ = ["__version__", *_LAZY]

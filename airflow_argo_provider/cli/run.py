@@ -353,11 +353,12 @@ def execute_manifest(
     from airflow.dag_processing.dagbag import DagBag
 
     _write_stub(dags, file, entrypoint, backend, templates)
-    bag = DagBag(str(dags))
+    bag = DagBag(str(dags / STUB_NAME))
     if bag.import_errors:
         message = "\n".join(bag.import_errors.values())
         raise DagLoadError(f"the DAG could not be loaded:\n{message}")
-    dags_found = [d for d in bag.dags.values() if any(hasattr(t, "plan") for t in d.tasks)]
+    stub = str((dags / STUB_NAME).resolve())
+    dags_found = [d for d in bag.dags.values() if str(Path(d.fileloc).resolve()) == stub]
     if not dags_found:
         raise DagLoadError(f"no DAG was compiled from {file}")
     dag = dags_found[0]

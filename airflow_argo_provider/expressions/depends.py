@@ -9,7 +9,6 @@ result is evaluated with expr-lang against one record of booleans per task.
 from __future__ import annotations
 
 import functools
-
 import re
 from collections.abc import Mapping, Sequence
 

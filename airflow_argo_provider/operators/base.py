@@ -192,7 +192,11 @@ class ArgoNodeOperator(BaseOperator):
                         )
                     )
         deadline = self.plan.active_deadline_seconds
-        if deadline and not invocation.node.id.startswith("on_exit"):
+        on_exit = self.plan.on_exit
+        in_exit_handler = on_exit is not None and (
+            invocation.node.id == on_exit.id or invocation.node.id.startswith(on_exit.id + ".")
+        )
+        if deadline and not in_exit_handler:  # exit handlers run past the workflow's deadline
             started = context.get("dag_run").start_date if context.get("dag_run") is not None else None
             if started is not None:
                 remaining = started.timestamp() + deadline - time.time()

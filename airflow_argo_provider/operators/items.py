@@ -25,6 +25,20 @@ from airflow_argo_provider.runtime.store import XComStore
 from airflow_argo_provider.runtime.view import RunView
 
 
+def external_items(value: Any) -> list[Any]:
+    """Items given by an upstream task: a list, or a JSON list in a string."""
+    import json
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise LoopError(f"the items are not a JSON list: {value[:120]!r}") from None
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise LoopError(f"the items must be a list, got {type(value).__name__}")
+
+
 def max_map_length() -> int:
     from airflow.configuration import conf
 
@@ -37,11 +51,17 @@ class ArgoItemsOperator(BaseOperator):
     template_fields: Sequence[str] = ()
     ui_color = "#f4f4f4"
 
-    def __init__(self, *, plan: Plan, argo_node_id: str, items_per_task: int = 1, **kwargs: Any) -> None:
+    def __init__(
+        self, *, plan: Plan, argo_node_id: str, items_per_task: int = 1, items_from: Any = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.plan = plan
         self.argo_node_id = argo_node_id
         self.items_per_task = items_per_task
+        # Python API: an upstream task's output (XComArg) to fan out over, resolved at run time.
+        self.items_from = items_from
+        if items_from is not None and hasattr(items_from, "operator"):
+            items_from.operator >> self
 
     @property
     def node(self) -> Node:
@@ -65,7 +85,10 @@ class ArgoItemsOperator(BaseOperator):
             (skip if phase == OMITTED else fail)(decision.message)
         assert node.loop is not None
         try:
-            items = expand_items(node.loop, lambda text: view.substitute(text, node))
+            if self.items_from is not None:
+                items = external_items(self.items_from.resolve(context))
+            else:
+                items = expand_items(node.loop, lambda text: view.substitute(text, node))
         except (LoopError, ExpressionError) as exc:
             push(Payload(node=NodeRecord(ERROR, str(exc), display_name=node.name)))
             fail(str(exc))

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow_argo_provider.runtime.retry import RetrySettings, failure_of
+from airflow_argo_provider.runtime.records import FAILED
+from airflow_argo_provider.runtime.retry import Failure, NodeFailure, RetrySettings, failure_of, is_transient
 
 try:
     from airflow.sdk import RetryDecision, RetryPolicy
@@ -53,11 +54,13 @@ def forget_first_attempt(ti: Any) -> None:
 class ArgoRetryPolicy(RetryPolicy):
     """Airflow retry policy applying a template's ``retryStrategy``."""
 
-    def __init__(self, settings: RetrySettings) -> None:
+    def __init__(self, settings: RetrySettings, plain_operator: bool = False) -> None:
         self.settings = settings
+        # On an operator that is not an Argo step, an exception is the step's own failure.
+        self.plain_operator = plain_operator
 
     def evaluate(self, exception: BaseException, try_number: int, max_tries: int, context: Any = None) -> Any:
-        failure = failure_of(exception)
+        failure = plain_failure(exception) if self.plain_operator else failure_of(exception)
         elapsed = None
         if self.settings.max_duration is not None and context is not None:
             elapsed = first_attempt_elapsed(context["ti"], try_number)
@@ -67,11 +70,21 @@ class ArgoRetryPolicy(RetryPolicy):
         return RetryDecision.retry(delay=timedelta(seconds=delay), reason=reason)
 
     def serialize(self) -> dict[str, Any]:
-        return {"__type": "ArgoRetryPolicy", "settings": self.settings.__dict__}
+        return {"__type": "ArgoRetryPolicy", "settings": self.settings.__dict__, "plain": self.plain_operator}
 
     @classmethod
     def deserialize(cls, data: dict[str, Any]) -> ArgoRetryPolicy:
-        return cls(RetrySettings(**data["settings"]))
+        return cls(RetrySettings(**data["settings"]), bool(data.get("plain")))
+
+
+def plain_failure(exception: BaseException) -> Failure:
+    """How a plain Airflow operator's exception looks to the retry rules: Failed, and transient
+    for connection errors and timeouts (or a transient message)."""
+    if isinstance(exception, NodeFailure):
+        return exception.failure
+    message = f"{type(exception).__name__}: {exception}"
+    transient = isinstance(exception, (ConnectionError, TimeoutError)) or is_transient(message)
+    return Failure(FAILED, message, transient=transient)
 
 
 def supports_retry_policy() -> bool:

@@ -30,10 +30,13 @@ class ArgoWorkflowPhaseOperator(BaseOperator):
     template_fields: Sequence[str] = ()
     ui_color = "#ececec"
 
-    def __init__(self, *, plan: Plan, cleanup: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *, plan: Plan, cleanup: Any = None, result: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.plan = plan
         self.cleanup = cleanup
+        # What the task returns (its XCom ``return_value``, a Python API group's ``.output``):
+        # "outputs" (the workflow's output parameters) or "result:NODE_ID" (a node's outputs.result).
+        self.result = result
 
     def execute(self, context: Any) -> Any:
         ti = context["ti"]
@@ -60,4 +63,22 @@ class ArgoWorkflowPhaseOperator(BaseOperator):
         log.info("workflow %s %s %s", record.display_name, phase, message)
         if phase != SUCCEEDED:
             fail(f"workflow {phase}: {message}" if message else f"workflow {phase}")
+        if self.result == "outputs":
+            return outputs
+        if self.result and self.result.startswith("result:"):
+            return self._node_result(view, self.result.split(":", 1)[1])
         return None
+
+    def _node_result(self, view: RunView, node_id: str) -> Any:
+        """A node's ``outputs.result`` as a Python value (JSON parsed when it is JSON)."""
+        import json
+
+        node = self.plan.node(node_id)
+        prefix = "tasks" if (self.plan.parent_of(node_id) or node).kind == "dag" else "steps"
+        text = view.output_vars(prefix, node).get(f"{prefix}.{node.name}.outputs.result")
+        if text is None:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text

@@ -92,9 +92,11 @@ def _merge_arguments(base: dict[str, Any] | None, override: dict[str, Any] | Non
 
 
 class PlanBuilder:
-    def __init__(self, manifest: Manifest, mset: ManifestSet) -> None:
+    def __init__(self, manifest: Manifest, mset: ManifestSet, root_id: str = "") -> None:
         self.manifest = manifest
         self.mset = mset
+        # Non-empty when the workflow is rendered as a task group inside another DAG.
+        self.root_id = root_id
         self.templates: dict[str, dict[str, Any]] = {}
         self.problems: list[Problem] = []
         self.global_outputs: dict[str, list[str]] = {}
@@ -162,18 +164,19 @@ class PlanBuilder:
         }
         entry = self._handle_by_name(spec.get("entrypoint") or "", (*manifest.spec_path, "entrypoint"))
         root = self._node(
-            entry, root_invocation, caller=self.owner, name=manifest.name, node_id="", in_mapped_group=False
+            entry, root_invocation, caller=self.owner, name=manifest.name, node_id=self.root_id, in_mapped_group=False
         )
         if root.kind == "leaf":
-            root.id = manifest.name
+            root.id = f"{self.root_id}.{manifest.name}" if self.root_id else manifest.name
         on_exit = None
         exit_name = spec.get("onExit")
         exit_hook = (spec.get("hooks") or {}).get("exit")
         if exit_name or exit_hook:
             invocation = exit_hook if exit_hook else {"template": exit_name}
             handle = self._resolve(self.owner, invocation, (*manifest.spec_path, "onExit"))
+            exit_id = f"{self.root_id}.{ON_EXIT_ID}" if self.root_id else ON_EXIT_ID
             on_exit = self._node(
-                handle, invocation, caller=self.owner, name="onExit", node_id=ON_EXIT_ID, in_mapped_group=False
+                handle, invocation, caller=self.owner, name="onExit", node_id=exit_id, in_mapped_group=False
             )
         if self.problems:
             raise ManifestError(self.problems)
@@ -431,9 +434,13 @@ def _closure(targets: list[str], deps: dict[str, list[str]]) -> set[str]:
     return keep
 
 
-def build_plan(manifest: Manifest, mset: ManifestSet) -> Plan:
-    """The plan of one Workflow, CronWorkflow or WorkflowTemplate (which must have no errors)."""
+def build_plan(manifest: Manifest, mset: ManifestSet, root_id: str = "") -> Plan:
+    """The plan of one Workflow, CronWorkflow or WorkflowTemplate (which must have no errors).
+
+    ``root_id`` places the workflow in a task group of that id inside another DAG (the Python
+    API): node ids, and so Airflow task ids, start with it.
+    """
     errors = [p for p in manifest.problems if not p.note and p.code != "AAP013"]
     if errors:
         raise ManifestError(errors)
-    return PlanBuilder(manifest, mset).build()
+    return PlanBuilder(manifest, mset, root_id).build()

@@ -31,6 +31,8 @@ class Loop:
     items: list[Any] | None = None
     sequence: dict[str, str] | None = None
     param: str | None = None
+    # Python API: the items come from an Airflow task's output (an XComArg given when rendering).
+    external: bool = False
 
 
 @dataclass

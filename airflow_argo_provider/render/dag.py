@@ -62,10 +62,11 @@ def retry_arguments(template: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Renderer:
-    def __init__(self, plan: Plan, backend: str, cleanup: Any) -> None:
+    def __init__(self, plan: Plan, backend: str, cleanup: Any, external_items: dict[str, Any] | None = None) -> None:
         self.plan = plan
         self.backend = backend
         self.cleanup = cleanup
+        self.external_items = external_items or {}
         self._retry: dict[str, dict[str, Any]] = {}  # per template: one retry policy object shared
 
     def leaf_kwargs(self, node: Node) -> dict[str, Any]:
@@ -115,6 +116,7 @@ class _Renderer:
             argo_node_id=node.id,
             trigger_rule=ALL_DONE,
             items_per_task=per_task,
+            items_from=self.external_items.get(node.id),
         )
         mapped = cls.partial(task_id=self._local_id(node), map_index_template=MAP_INDEX_TEMPLATE, **kwargs).expand(
             batch=items.output
@@ -125,7 +127,11 @@ class _Renderer:
     def _group(self, node: Node, mapped_item: Any) -> Segment:
         if node.loop is not None and not node.inline_loop:
             items = ArgoItemsOperator(
-                task_id=self._local_id(node) + ITEMS_SUFFIX, plan=self.plan, argo_node_id=node.id, trigger_rule=ALL_DONE
+                task_id=self._local_id(node) + ITEMS_SUFFIX,
+                plan=self.plan,
+                argo_node_id=node.id,
+                trigger_rule=ALL_DONE,
+                items_from=self.external_items.get(node.id),
             )
 
             def body(mapped_item: Any) -> None:
@@ -269,3 +275,38 @@ def render_dag(plan: Plan, backend: str | None = None, *, fileloc: str | None = 
 
 def iter_task_ids(dag: DAG) -> Iterator[str]:
     yield from (t.task_id for t in dag.tasks)
+
+
+def render_group(
+    plan: Plan,
+    group_id: str,
+    backend: str | None = None,
+    *,
+    external_items: dict[str, Any] | None = None,
+    result: str = "outputs",
+) -> tuple[Any, Any]:
+    """Render ``plan`` as a task group of the DAG being defined (the Python API).
+
+    The plan must have been built with ``root_id`` equal to the group's full id. The group ends
+    with a ``workflow_phase`` task that fails when the workflow Failed or Errored and returns
+    ``result``: ``"outputs"`` (the workflow's output parameters) or ``"result:NODE_ID"`` (that
+    node's ``outputs.result``, a fan-out's aggregate, as a Python value). Returns
+    ``(task_group, phase_task)``.
+    """
+    from airflow_argo_provider.operators.local import cleanup_run
+
+    backend = backend or default_backend()
+    renderer = _Renderer(plan, backend, cleanup_run if backend == "local" else None, external_items)
+    with TaskGroup(group_id=group_id, tooltip="Argo workflow") as group:
+        root = plan.root
+        main = renderer._children(root, None) if root.is_group and root.loop is None else renderer.node(root)
+        last = main.leaves
+        if plan.on_exit is not None:
+            exit_segment = renderer.node(plan.on_exit)
+            _link(main.leaves, exit_segment.roots)
+            last = exit_segment.leaves
+        phase = ArgoWorkflowPhaseOperator(
+            task_id=WORKFLOW_PHASE_ID, plan=plan, trigger_rule=ALL_DONE, cleanup=renderer.cleanup, result=result
+        )
+        _link(last, [phase])
+    return group, phase
