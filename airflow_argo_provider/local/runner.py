@@ -229,9 +229,34 @@ class CommandError(Exception):
     pass
 
 
+PYTHON_COMMANDS = frozenset({"python", "python3"})
+
+
+def local_python() -> str:
+    """The interpreter a template's ``python`` command runs with in the local backend.
+
+    By default the one running Airflow, so that scripts can use the packages installed beside it
+    (``[argo] local_python``, ``AIRFLOW__ARGO__LOCAL_PYTHON``: a command or path, or ``path`` to
+    take whatever ``python`` is first on PATH).
+    """
+    configured = os.environ.get("AIRFLOW__ARGO__LOCAL_PYTHON", "")
+    if not configured:
+        try:
+            from airflow.configuration import conf
+
+            configured = conf.get("argo", "local_python", fallback="") or ""
+        except Exception:  # noqa: BLE001 - no Airflow configuration
+            configured = ""
+    return configured or sys.executable
+
+
 def _which(command: str, env: Mapping[str, str]) -> str | None:
     if os.sep in command:
         return command if os.access(command, os.X_OK) else None
+    if command in PYTHON_COMMANDS:
+        chosen = local_python()
+        if chosen != "path":
+            return shutil.which(chosen, path=env.get("PATH")) or chosen
     found = shutil.which(command, path=env.get("PATH"))
     if found is None and command == "python":
         found = shutil.which("python3", path=env.get("PATH")) or sys.executable
