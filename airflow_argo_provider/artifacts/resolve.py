@@ -127,6 +127,10 @@ def _with_sub_path(location: dict[str, Any], sub_path: str, name: str) -> dict[s
     return out
 
 
+class MissingReference(ArtifactError):
+    """A ``from`` names an artifact that was not produced (fine for an optional artifact)."""
+
+
 # -- inputs --------------------------------------------------------------------------------------
 _GROUP_INPUTS: weakref.WeakKeyDictionary[Any, dict[str, dict[str, dict[str, Any] | None]]] = weakref.WeakKeyDictionary()
 
@@ -176,7 +180,7 @@ def reference(view: RunView, node: Node, text: str, item: Any, what: str) -> dic
         return copy.deepcopy(value)
     if _absent(view, node, name):
         return None
-    raise ArtifactError(f"{what}: unable to resolve {text}: no such artifact")
+    raise MissingReference(f"{what}: unable to resolve {text}: no such artifact")
 
 
 def expression_location(view: RunView, node: Node, expression: str, item: Any, what: str) -> dict[str, Any] | None:
@@ -248,10 +252,16 @@ def input_artifacts(
         name = str(spec.get("name"))
         what = f"inputs.artifacts.{name}"
         argument = arguments.get(name) or {}
-        given, location = _argument_source(view, node, argument, item, what, None)
-        if not given:
-            given, location = _argument_source(view, node, spec, item, what, own_scope or view.workflow_scope(node))
         optional = bool(spec.get("optional") or argument.get("optional"))
+        try:
+            given, location = _argument_source(view, node, argument, item, what, None)
+            if not given:
+                scope = own_scope or view.workflow_scope(node)
+                given, location = _argument_source(view, node, spec, item, what, scope)
+        except MissingReference:
+            if not optional:
+                raise
+            location = None
         if location is None:
             if not optional:
                 raise ArtifactError(f"required artifact {name!r} not supplied")
