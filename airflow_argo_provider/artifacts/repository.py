@@ -125,9 +125,9 @@ def _annotation(obj: Mapping[str, Any] | None) -> str | None:
 _CONFIGURED: dict[str, dict[str, Any] | None] = {}
 
 
-def _setting(key: str) -> str | None:
+def _setting(key: str, airflow_config: bool = True) -> str | None:
     value = os.environ.get(f"AIRFLOW__ARGO__{key.upper()}")
-    if value is None:
+    if value is None and airflow_config:
         try:
             from airflow.configuration import conf
 
@@ -137,10 +137,11 @@ def _setting(key: str) -> str | None:
     return value or None
 
 
-def configured() -> dict[str, Any] | None:
+def configured(airflow_config: bool = True) -> dict[str, Any] | None:
     """The deployment's repository: ``[argo] artifact_repository``, else the connection
-    ``argo_artifacts``; None when neither is set. Raises RepositoryError when malformed."""
-    text = _setting("artifact_repository")
+    ``argo_artifacts``; None when neither is set. Raises RepositoryError when malformed.
+    ``airflow_config=False`` reads the environment only (``airflow-argo render``)."""
+    text = _setting("artifact_repository", airflow_config)
     if text:
         cached = _CONFIGURED.get(text)
         if cached is None:
@@ -151,7 +152,7 @@ def configured() -> dict[str, Any] | None:
             cached = parse(data, "[argo] artifact_repository")
             _CONFIGURED[text] = cached
         return cached
-    return _from_connection()
+    return _from_connection() if airflow_config else None
 
 
 def _from_connection() -> dict[str, Any] | None:
@@ -169,9 +170,11 @@ def _from_connection() -> dict[str, Any] | None:
     return parse({"s3": s3}, f"Airflow connection {CONNECTION_REPOSITORY!r}")
 
 
-def effective(plan_repository: Mapping[str, Any] | None, template: Mapping[str, Any]) -> dict[str, Any] | None:
+def effective(
+    plan_repository: Mapping[str, Any] | None, template: Mapping[str, Any], airflow_config: bool = True
+) -> dict[str, Any] | None:
     """The repository for a template's artifacts (see the module's order)."""
-    base = dict(plan_repository) if plan_repository else configured()
+    base = dict(plan_repository) if plan_repository else configured(airflow_config)
     location = (template.get("archiveLocation") or {}).get("s3")
     if not isinstance(location, Mapping):
         return base

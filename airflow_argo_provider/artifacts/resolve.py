@@ -426,3 +426,69 @@ def step_artifacts(
     inputs = input_artifacts(view, node, item, scope) if has_inputs else []
     outputs = output_artifacts(view.plan, template, scope) if has_outputs else []
     return StepArtifacts(inputs=inputs, outputs=outputs)
+
+
+def preview_artifacts(
+    plan: Plan, node: Node, template: Mapping[str, Any], scope: Mapping[str, Any], lenient: Callable[[Any], Any]
+) -> StepArtifacts | None:
+    """The artifacts of a leaf as ``airflow-argo render`` shows them, before any run: what only
+    a run knows (another step's artifact) stays a ``{"from": "{{...}}"}`` placeholder; the
+    repository comes from the manifests or the environment only (Airflow is not imported)."""
+    inputs_declared = (template.get("inputs") or {}).get("artifacts") or []
+    outputs_declared = (template.get("outputs") or {}).get("artifacts") or []
+    if not (inputs_declared or outputs_declared):
+        return None
+    try:
+        repo = repository.effective(plan.artifact_repository, template, airflow_config=False)
+    except repository.RepositoryError:
+        repo = None
+    arguments = {a.get("name"): a for a in (node.arguments.get("artifacts") or []) if isinstance(a, dict)}
+    inputs: list[InputArtifact] = []
+    for spec in inputs_declared:
+        name = str(spec.get("name"))
+        source_spec = arguments.get(name) if _has_source(arguments.get(name)) else spec
+        source: dict[str, Any] | None = None
+        if source_spec and (source_spec.get("from") or source_spec.get("fromExpression")):
+            text = source_spec.get("from") or "{{=" + str(source_spec.get("fromExpression")) + "}}"
+            source = {"from": str(text)}
+        elif source_spec and store_of(dict(source_spec)):
+            store = store_of(dict(source_spec))
+            assert store is not None
+            source = {store: lenient(copy.deepcopy(source_spec[store]))}
+            if store == "s3" and not source["s3"].get("bucket") and repo:
+                source["s3"] = {**copy.deepcopy(repo["s3"]), **source["s3"]}
+        inputs.append(
+            InputArtifact(
+                name=name,
+                path=str(spec.get("path") or ""),
+                source=source,
+                mode=spec.get("mode"),
+                optional=bool(spec.get("optional")),
+            )
+        )
+    outputs: list[OutputArtifact] = []
+    for spec in outputs_declared:
+        name = str(spec.get("name"))
+        strategy = strategy_of(spec.get("archive") if isinstance(spec.get("archive"), dict) else None)
+        assert strategy is not None
+        s3 = lenient(copy.deepcopy(spec.get("s3") or {}))
+        if repo and not s3.get("bucket"):
+            s3 = {**copy.deepcopy(repo["s3"]), **s3}
+        if not s3.get("key"):
+            file_name = name + strategy.suffix if strategy.mode != NONE else posixpath.basename(str(spec.get("path")))
+            prefix = lenient(str(repo["keyFormat"])) if repo else repository.DEFAULT_KEY_FORMAT
+            s3["key"] = posixpath.join(prefix, file_name)
+        outputs.append(
+            OutputArtifact(
+                name=name,
+                path=lenient(str(spec.get("path") or "")),
+                destination={"s3": s3},
+                strategy=strategy,
+                optional=bool(spec.get("optional")),
+            )
+        )
+    return StepArtifacts(inputs=inputs, outputs=outputs)
+
+
+def _has_source(spec: Any) -> bool:
+    return isinstance(spec, dict) and any(spec.get(k) for k in SOURCES)

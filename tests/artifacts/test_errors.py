@@ -64,7 +64,10 @@ def test_a_missing_key_is_an_error_unless_optional(run_workflow, bucket: str) ->
     )
     result = run_workflow(manifest)
     assert result["phase"] == "Error"
-    assert result["nodes"][0]["message"] == f"artifact y failed to load: s3://{bucket}/nothing/here: the key does not exist"
+    assert (
+        result["nodes"][0]["message"]
+        == f"artifact y failed to load: s3://{bucket}/nothing/here: the key does not exist"
+    )
 
 
 @pytest.fixture
@@ -156,10 +159,18 @@ def test_malformed_artifacts_are_reported_with_their_line() -> None:
     mset = load_text(MALFORMED, "malformed.yaml")
     found = {(p.line, p.code, p.message) for p in mset.problems}
     expected = {
-        (6, "AAP031", "ConfigMap 'my-repos' is not in the manifests' folder tree; add it (kind: ConfigMap) beside "
-         "the workflow, or remove the ref to use [argo] artifact_repository"),
-        (14, "AAP031", "`from` must be one reference: {{steps.NAME.outputs.artifacts.ART}}, {{tasks.NAME.outputs."
-         "artifacts.ART}}, {{inputs.artifacts.ART}} or {{workflow.outputs.artifacts.ART}}"),
+        (
+            6,
+            "AAP031",
+            "ConfigMap 'my-repos' is not in the manifests' folder tree; add it (kind: ConfigMap) beside "
+            "the workflow, or remove the ref to use [argo] artifact_repository",
+        ),
+        (
+            14,
+            "AAP031",
+            "`from` must be one reference: {{steps.NAME.outputs.artifacts.ART}}, {{tasks.NAME.outputs."
+            "artifacts.ART}}, {{inputs.artifacts.ART}} or {{workflow.outputs.artifacts.ART}}",
+        ),
         (21, "AAP031", "an artifact takes one source; this one has s3 and http"),
         (22, "AAP031", "input artifact 'nowhere' needs a `path` to be placed at"),
         (26, "AAP031", "output artifact 'out' needs the `path` it is read from"),

@@ -93,6 +93,8 @@ def test_200_mb_round_trip_streams(airflow_db: Path, repository: str, tmp_path: 
     assert data["small"] == "Succeeded" and data["big"] == "Succeeded", data
     assert data["nodes"]["consume"] == ["Succeeded", "", "same"], data
     growth = data["after"] - data["before"]
-    print(f"peak RSS {data['before'] / 2**20:.0f} MiB -> {data['after'] / 2**20:.0f} MiB "
-          f"(+{growth / 2**20:.1f} MiB) for a {SIZE / 1e6:.0f} MB round trip in {data['seconds']:.1f} s")
+    print(
+        f"peak RSS {data['before'] / 2**20:.0f} MiB -> {data['after'] / 2**20:.0f} MiB "
+        f"(+{growth / 2**20:.1f} MiB) for a {SIZE / 1e6:.0f} MB round trip in {data['seconds']:.1f} s"
+    )
     assert growth < 64 * 2**20, data  # measured here: about 45 MiB (one 8 MiB part, its copies, buffers)
