@@ -29,19 +29,19 @@ spec:
 
 def test_missing_buckets_are_named(run_workflow, moto_server: str, bucket: str) -> None:
     manifest = _workflow(
-        f"""    steps:
-    - - {{name: write, template: write, continueOn: {{error: true}}}}
-      - {{name: read, template: read, continueOn: {{error: true}}}}
+        """    steps:
+    - - {name: write, template: write, continueOn: {error: true}}
+      - {name: read, template: read, continueOn: {error: true}}
   - name: write
-    container: {{image: busybox, command: [sh, -c, "echo x > /tmp/x"]}}
+    container: {image: busybox, command: [sh, -c, "echo x > /tmp/x"]}
     outputs:
       artifacts:
-      - {{name: x, path: /tmp/x, s3: {{bucket: no-such-bucket-1, key: a/x.tgz}}}}
+      - {name: x, path: /tmp/x, s3: {bucket: no-such-bucket-1, key: a/x.tgz}}
   - name: read
     inputs:
       artifacts:
-      - {{name: y, path: /tmp/y, s3: {{bucket: no-such-bucket-2, key: a/y}}}}
-    container: {{image: busybox, command: [cat, /tmp/y]}}"""
+      - {name: y, path: /tmp/y, s3: {bucket: no-such-bucket-2, key: a/y}}
+    container: {image: busybox, command: [cat, /tmp/y]}"""
     )
     nodes = nodes_by_name(run_workflow(manifest))
     assert nodes["write"]["phase"] == "Error"

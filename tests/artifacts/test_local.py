@@ -15,8 +15,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.artifacts.conftest import keys
 from tests.conftest import nodes_by_name
 
