@@ -181,6 +181,8 @@ def _inside(root: Path, target: Path) -> bool:
 
 
 def _safe_member_path(dest: Path, name: str) -> Path:
+    if os.path.isabs(name) or ".." in Path(name).parts:
+        raise ArchiveError(f"illegal file path in archive: {name!r}")
     cleaned = os.path.normpath("/" + name).lstrip("/")
     if not cleaned or cleaned == ".":
         raise ArchiveError(f"illegal file path in archive: {name!r}")

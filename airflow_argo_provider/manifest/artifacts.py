@@ -108,11 +108,8 @@ def _argument(artifact: Any, path: Path) -> Iterator[Finding]:
         return
     yield from _check_source(artifact, path)
     if not _sources(artifact) and not artifact.get("optional"):
-        yield (
-            path,
-            "AAP031",
-            (f"argument artifact {artifact.get('name')!r} has no source (from, fromExpression, s3, http or raw)"),
-        )
+        message = f"argument artifact {artifact.get('name')!r} has no source (from, fromExpression, s3, http or raw)"
+        yield path, "AAP031", message
 
 
 def _template(template: dict[str, Any], path: Path) -> Iterator[Finding]:
@@ -134,13 +131,12 @@ def _template(template: dict[str, Any], path: Path) -> Iterator[Finding]:
         if leaf:
             if not artifact.get("path"):
                 yield where, "AAP031", f"output artifact {artifact.get('name')!r} needs the `path` it is read from"
-            if any(s in sources for s in ("from", "fromExpression", "http", "raw")):
+            if "http" in sources:
+                yield (*where, "http"), "AAP107", "http output artifacts (uploads over HTTP) are not supported (S3 is)"
+            elif any(s in sources for s in ("from", "fromExpression", "raw")):
                 first = next(s for s in sources if s != "s3")
-                yield (
-                    (*where, first),
-                    "AAP031",
-                    (f"an output artifact of a container or script is stored in S3; `{first}` is not allowed here"),
-                )
+                message = f"an output artifact of a container or script is stored in S3; `{first}` is not allowed here"
+                yield (*where, first), "AAP031", message
             yield from _check_archive(artifact, where)
             if "s3" in sources:
                 yield from _check_source({"s3": artifact["s3"]}, where)

@@ -175,7 +175,7 @@ def test_malformed_artifacts_are_reported_with_their_line() -> None:
         (22, "AAP031", "input artifact 'nowhere' needs a `path` to be placed at"),
         (26, "AAP031", "output artifact 'out' needs the `path` it is read from"),
         (26, "AAP031", "archive takes exactly one of none, tar and zip"),
-        (27, "AAP031", "an output artifact of a container or script is stored in S3; `http` is not allowed here"),
+        (27, "AAP107", "http output artifacts (uploads over HTTP) are not supported (S3 is)"),
         (28, "AAP107", "gcs artifacts are not supported (S3, HTTP and raw are)"),
     }
     assert expected <= found, sorted(found - expected)
