@@ -279,3 +279,65 @@ data:
     key = result["nodes"][0]["outputs"]["artifacts"]["hello_world"]["s3"]["key"]
     assert key == f"refs/{result['name']}/hello_world.tgz"
     assert keys(s3, bucket) == [key]
+
+
+NESTED = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: nested-}
+spec:
+  entrypoint: main
+  arguments:
+    artifacts:
+    - {name: seed, raw: {data: "seed text"}}
+  templates:
+  - name: main
+    inputs:
+      artifacts: [{name: seed}]
+    steps:
+    - - name: inner
+        template: inner
+        arguments:
+          artifacts: [{name: seed, from: "{{inputs.artifacts.seed}}"}]
+    - - name: use
+        template: show
+        arguments:
+          artifacts: [{name: data, from: "{{steps.inner.outputs.artifacts.result}}"}]
+      - name: global
+        template: show
+        arguments:
+          artifacts: [{name: data, from: "{{workflow.outputs.artifacts.made}}"}]
+  - name: inner
+    inputs:
+      artifacts: [{name: seed}]
+    steps:
+    - - name: make
+        template: make
+        arguments:
+          artifacts: [{name: seed, from: "{{inputs.artifacts.seed}}"}]
+    outputs:
+      artifacts:
+      - name: result
+        fromExpression: "steps.make.outputs.artifacts.out"
+  - name: make
+    inputs:
+      artifacts: [{name: seed, path: /tmp/seed}]
+    container: {image: busybox, command: [sh, -c, "tr a-z A-Z < /tmp/seed > /tmp/out"]}
+    outputs:
+      artifacts: [{name: out, path: /tmp/out, globalName: made}]
+  - name: show
+    inputs:
+      artifacts: [{name: data, path: /tmp/data}]
+    container: {image: busybox, command: [cat, /tmp/data]}
+"""
+
+
+def test_artifacts_through_templates_globals_and_workflow_arguments(run_workflow, repository: str) -> None:
+    """Workflow arguments reach the entrypoint, ``{{inputs.artifacts.X}}`` passes an enclosing
+    template's input down, a steps template's ``fromExpression`` output and a ``globalName``
+    are readable by later steps."""
+    result = run_workflow(NESTED)
+    assert result["phase"] == "Succeeded", result
+    nodes = nodes_by_name(result)
+    assert nodes["use"]["outputs"]["result"] == "SEED TEXT"
+    assert nodes["global"]["outputs"]["result"] == "SEED TEXT"
