@@ -26,16 +26,16 @@ def test_inputs_in_a_volume_are_loaded_into_it() -> None:
     artifacts = StepArtifacts(
         inputs=[
             InputArtifact("plain", "/tmp/plain", {"s3": S3}),
-            InputArtifact("in-volume", "/work/data/x", {"raw": {"data": "x"}}),
+            InputArtifact("in-volume", "/scratch/data/x", {"raw": {"data": "x"}}),
             InputArtifact("absent", "/tmp/absent", None, optional=True),
         ]
     )
-    mounts = [{"name": "work", "mountPath": "/work"}]
+    mounts = [{"name": "scratch", "mountPath": "/scratch"}]
     loader, main_mounts = pod_artifacts.load_container(artifacts, mounts, "img", None)
     assert main_mounts == [{"name": pod_artifacts.INPUTS_VOLUME, "mountPath": "/tmp/plain", "subPath": "plain"}]
-    assert {"name": "work", "mountPath": "/work"} in loader["volumeMounts"]
+    assert {"name": "scratch", "mountPath": "/scratch"} in loader["volumeMounts"]
     spec = json.loads(next(e["value"] for e in loader["env"] if e["name"] == pod_artifacts.SPEC_ENV))
-    assert spec["targets"] == [{"name": "in-volume", "target": "/work/data/x"}]
+    assert spec["targets"] == [{"name": "in-volume", "target": "/scratch/data/x"}]
     assert spec["secrets"] == [["creds", "id", "ARGO_ARTIFACT_SECRET_0"], ["creds", "secret", "ARGO_ARTIFACT_SECRET_1"]]
     refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in loader["env"] if "valueFrom" in e}
     assert refs == {
