@@ -63,6 +63,39 @@ def get_provider_info() -> dict[str, Any]:
                         "example": '{"my/image:1": ["/entrypoint"]}',
                         "default": None,
                     },
+                    "kubernetes_artifact_image": {
+                        "description": "Image of the artifact agent of the kubernetes backend (init container "
+                        "argo-artifacts, sidecar argo-wait): Python, boto3 and airflow-argo-provider, for example "
+                        "the Airflow worker image. Needed by steps with artifacts.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "registry.example.com/airflow:3.3.2-argo",
+                        "default": None,
+                    },
+                    "kubernetes_artifact_image_pull_policy": {
+                        "description": "Pull policy of the artifact agent's image.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "IfNotPresent",
+                        "default": None,
+                    },
+                    "artifact_repository": {
+                        "description": "The default artifact repository, as JSON in Argo's format "
+                        '({"s3": {"bucket": ..., "endpoint": ..., "region": ..., "insecure": ..., "keyFormat": ...}}), '
+                        "plus connId: the Airflow AWS connection of the local backend (default aws_default).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": '{"s3": {"bucket": "my-artifacts", "keyFormat": "{{workflow.name}}/{{pod.name}}"}}',
+                        "default": None,
+                    },
+                    "artifact_endpoint_override": {
+                        "description": "Replaces the endpoint of every S3 artifact (local development against "
+                        "MinIO or moto).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "http://127.0.0.1:9000",
+                        "default": None,
+                    },
                     "kubernetes_startup_timeout": {
                         "description": "Seconds a pod may take to be scheduled, and then to start.",
                         "version_added": "0.1.0",

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TextIO
 
 LOCAL_HOME = ".airflow-argo"
@@ -249,13 +250,18 @@ def _store_for(dag_id: str, run_id: str) -> Any:
 
     payloads: dict[str, list[dict[str, Any]]] = {}
     states: dict[tuple[str, int], str] = {}
+    backend = _custom_xcom_backend()
     with create_session() as session:
         for row in session.scalars(
             select(XComModel).where(XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.key == XCOM_KEY)
         ):
             value = row.value
             if isinstance(value, str):
-                value = json.loads(value)
+                with contextlib.suppress(ValueError):
+                    value = json.loads(value)
+            if backend is not None:
+                # A custom XCom backend (e.g. object storage for large values) keeps only a reference here.
+                value = backend.deserialize_value(SimpleNamespace(value=value))
             payloads.setdefault(row.task_id, []).append(value)
         for task_id, map_index, state in session.execute(
             select(TaskInstance.task_id, TaskInstance.map_index, TaskInstance.state).where(
@@ -264,6 +270,15 @@ def _store_for(dag_id: str, run_id: str) -> Any:
         ):
             states[(task_id, map_index)] = str(state)
     return MemoryStore(payloads, states)
+
+
+def _custom_xcom_backend() -> Any:
+    """The configured ``[core] xcom_backend`` when it is not Airflow's default, else None."""
+    from airflow.sdk.bases.xcom import BaseXCom
+    from airflow.sdk.execution_time.xcom import resolve_xcom_backend
+
+    backend = resolve_xcom_backend()
+    return None if backend is BaseXCom else backend
 
 
 def _iso(moment: Any) -> str | None:

@@ -105,7 +105,7 @@ exit "$rc"
 """
 
 
-def wrap_command(command: Sequence[str], output_paths: Sequence[str]) -> list[str]:
+def wrap_command(command: Sequence[str], output_paths: Sequence[str], document: str = RETURN_FILE) -> list[str]:
     """The main container's new command: the wrapper, then ``command`` (its args stay in ``args``)."""
     return [
         BUSYBOX,
@@ -113,7 +113,7 @@ def wrap_command(command: Sequence[str], output_paths: Sequence[str]) -> list[st
         WRAPPER_PATH,
         BUSYBOX,
         OUTPUTS_DIR,
-        RETURN_FILE,
+        document,
         str(len(output_paths)),
         *output_paths,
         *command,

@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_argo_provider.artifacts.model import StepArtifacts
+from airflow_argo_provider.kubernetes import artifacts as pod_artifacts
 from airflow_argo_provider.kubernetes import capture
 from airflow_argo_provider.kubernetes.patch import PatchError, apply_patch, parse_patch
 
@@ -57,6 +59,11 @@ class PodSettings:
     executor_image: str = capture.DEFAULT_EXECUTOR_IMAGE
     executor_image_pull_policy: str | None = None
     image_commands: Mapping[str, Sequence[str]] = field(default_factory=lambda: dict(KNOWN_IMAGE_COMMANDS))
+    # The artifact agent's image (Python, boto3 and this package): needed by steps with artifacts.
+    artifact_image: str | None = None
+    artifact_image_pull_policy: str | None = None
+    # Seconds the outputs wrapper waits for the artifact agent's first heartbeat.
+    agent_start_timeout: int = 600
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,12 @@ def _int(value: Any, where: str) -> int | None:
         raise PodBuildError(f"{where}: {value!r} is not a whole number of seconds") from None
 
 
-def _main_container(template: Mapping[str, Any], settings: PodSettings, outputs: Sequence[str]) -> dict[str, Any]:
+def _main_container(
+    template: Mapping[str, Any],
+    settings: PodSettings,
+    outputs: Sequence[str],
+    artifact_paths: Sequence[str] | None = None,
+) -> dict[str, Any]:
     is_script = "script" in template
     body = copy.deepcopy(template.get("script") if is_script else template.get("container")) or {}
     source = body.pop("source", None) if is_script else None
@@ -126,7 +138,11 @@ def _main_container(template: Mapping[str, Any], settings: PodSettings, outputs:
     args = list(body.get("args") or [])
     if is_script and source is not None:
         args.append(capture.SCRIPT_PATH)
-    body["command"] = capture.wrap_command(command, outputs)
+    if artifact_paths is None:
+        body["command"] = capture.wrap_command(command, outputs)
+    else:
+        inner = capture.wrap_command(command, outputs, document=pod_artifacts.MAIN_DOCUMENT)
+        body["command"] = pod_artifacts.wrap_outputs(inner, artifact_paths, settings.agent_start_timeout)
     if args:
         body["args"] = args
     else:
@@ -157,7 +173,7 @@ def _volumes(
             available.setdefault(name, {"name": name, "persistentVolumeClaim": {"claimName": claims.get(name, name)}})
     names = {v["name"] for v in own}
     out = list(own)
-    internal = {capture.ARGO_VOLUME, capture.STAGING_VOLUME, capture.XCOM_VOLUME}
+    internal = {capture.ARGO_VOLUME, capture.STAGING_VOLUME, capture.XCOM_VOLUME, pod_artifacts.INPUTS_VOLUME}
     for container in containers:
         for mount in container.get("volumeMounts") or []:
             name = mount.get("name")
@@ -186,6 +202,7 @@ def build_pod(
     workflow: Mapping[str, Any],
     target: PodTarget,
     settings: PodSettings | None = None,
+    artifacts: StepArtifacts | None = None,
 ) -> dict[str, Any]:
     """The pod (Kubernetes JSON) that runs ``template``; raises :class:`PodBuildError`."""
     from airflow_argo_provider.runtime.step import output_paths
@@ -193,8 +210,16 @@ def build_pod(
     settings = settings or PodSettings()
     if "container" not in template and "script" not in template:
         raise PodBuildError("only container and script templates run as pods")
+    if artifacts and not settings.artifact_image:
+        raise PodBuildError(
+            "this step has artifacts: set [argo] kubernetes_artifact_image to an image with Python, boto3 and "
+            "airflow-argo-provider (for example your Airflow worker image); it runs the artifact agent"
+        )
     outputs = output_paths(template)
-    main = _main_container(template, settings, outputs)
+    has_outputs = bool(artifacts and artifacts.outputs)
+    main = _main_container(
+        template, settings, outputs, [a.path for a in artifacts.outputs] if artifacts and has_outputs else None
+    )
     is_script = "script" in template
     source = (template.get("script") or {}).get("source") if is_script else None
 
@@ -216,9 +241,21 @@ def build_pod(
             pull_policy=settings.executor_image_pull_policy,
         )
     ]
+    agent_volumes: list[dict[str, Any]] = []
+    if artifacts and artifacts.inputs and settings.artifact_image:
+        loader, input_mounts = pod_artifacts.load_container(
+            artifacts, user_mounts, settings.artifact_image, settings.artifact_image_pull_policy
+        )
+        init_containers.append(loader)
+        main["volumeMounts"] = [*main["volumeMounts"], *input_mounts]
+        agent_volumes.append({"name": pod_artifacts.INPUTS_VOLUME, "emptyDir": {}})
     for extra in template.get("initContainers") or []:
         init_containers.append(_user_container(extra, user_mounts))
     sidecars = [_user_container(extra, user_mounts) for extra in template.get("sidecars") or []]
+    if artifacts and has_outputs and settings.artifact_image:
+        sidecars.append(
+            pod_artifacts.wait_container(artifacts, settings.artifact_image, settings.artifact_image_pull_policy)
+        )
     containers = [main, *sidecars, capture.xcom_sidecar(settings.executor_image, settings.executor_image_pull_policy)]
 
     spec: dict[str, Any] = {"restartPolicy": "Never"}
@@ -255,6 +292,7 @@ def build_pod(
         spec["activeDeadlineSeconds"] = deadline
 
     volumes = _volumes(template, workflow, [*init_containers[1:], *containers], target.claims)
+    volumes.extend(agent_volumes)
     volumes.append({"name": capture.ARGO_VOLUME, "emptyDir": {}})
     volumes.append({"name": capture.XCOM_VOLUME, "emptyDir": {}})
     if is_script:

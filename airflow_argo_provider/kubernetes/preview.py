@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from airflow_argo_provider.artifacts.resolve import preview_artifacts
 from airflow_argo_provider.expressions import ExpressionError, substitute
 from airflow_argo_provider.kubernetes.pod import PodBuildError, PodSettings, PodTarget, build_pod
 from airflow_argo_provider.kubernetes.resources import claim_templates
@@ -149,6 +150,10 @@ class Previewer:
         for key in _LATE_FIELDS:
             if key in template:
                 rendered[key] = copy.deepcopy(template[key])
+        for art in (template.get("inputs") or {}).get("artifacts") or []:
+            if art.get("path"):
+                scope[f"inputs.artifacts.{art['name']}.path"] = art["path"]
+        artifacts = preview_artifacts(self.plan, node, template, scope, lambda value: _lenient(value, scope))
         return Invocation(
             node=node,
             template=rendered,
@@ -159,6 +164,7 @@ class Previewer:
             retries=0,
             workflow=self.workflow,
             scope=scope,
+            artifacts=artifacts,
         )
 
     def preview(self, node: Node) -> Preview:
@@ -183,7 +189,7 @@ class Previewer:
             claims={c["metadata"]["name"]: f"{base}-{c['metadata']['name']}" for c in claim_templates(self.plan)},
         )
         try:
-            result.pod = build_pod(template, workflow, target, self.settings)
+            result.pod = build_pod(template, workflow, target, self.settings, invocation.artifacts)
         except PodBuildError as exc:
             result.problem = str(exc)
         return result

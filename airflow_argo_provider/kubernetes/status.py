@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_argo_provider.kubernetes.artifacts import LOAD_CONTAINER, WAIT_CONTAINER
 from airflow_argo_provider.kubernetes.capture import INIT_CONTAINER, CaptureError, parse_captured
 from airflow_argo_provider.runtime.step import RawOutcome
 
@@ -136,8 +137,8 @@ def outcome_of(
             return _error(f"Pod failed before {end.name} container starts due to {end.reason}: {end.message}", started)
         if end.exit_code not in (None, 0):
             text = _describe(end)
-            if end.name == INIT_CONTAINER:
-                return _error(text, started)
+            if end.name in (INIT_CONTAINER, LOAD_CONTAINER):
+                return _error(end.message or text if end.name == LOAD_CONTAINER else text, started)
             return RawOutcome(exit_code=None, message=text, failed=True, started_at=started)
     if main_end is not None and main_end.exit_code is not None:
         if main_end.exit_code != 0:
@@ -167,7 +168,7 @@ def _describe(end: ContainerEnd, *, with_name: bool = True) -> str:
 def _sidecar_failure(containers: list[ContainerEnd], main: str) -> str | None:
     """A sidecar that failed on its own (not stopped by a signal) fails the node, as in Argo."""
     for end in containers:
-        if end.name in (main, "airflow-xcom-sidecar") or end.exit_code in (None, 0, *SIDECAR_STOPPED):
+        if end.name in (main, "airflow-xcom-sidecar", WAIT_CONTAINER) or end.exit_code in (None, 0, *SIDECAR_STOPPED):
             continue
         return _describe(end)
     return None

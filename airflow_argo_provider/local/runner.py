@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,8 +144,14 @@ def prepare_sandbox(
     output_paths: list[str],
     config_maps: Mapping[str, Mapping[str, str]],
     secret: Callable[[str, str], str],
+    artifact_paths: Sequence[str] = (),
 ) -> Sandbox:
-    """Create the step's directories and decide what is mounted where."""
+    """Create the step's directories and decide what is mounted where.
+
+    ``artifact_paths`` (output artifacts) outside /tmp and the volumes get a private folder
+    at the deepest existing folder above them that is not a system folder, so that the step
+    can create the folders below it (``mkdir /mnt/out``) as it would in a fresh container.
+    """
     root.mkdir(parents=True, exist_ok=True)
     isolated = isolation_available()
     sandbox = Sandbox(root=root, run_dir=run_dir, shared_dir=shared_dir, isolated=isolated)
@@ -175,7 +181,56 @@ def prepare_sandbox(
         private = root / "paths" / parent.strip("/").replace("/", "_")
         private.mkdir(parents=True, exist_ok=True)
         sandbox.binds.append((str(private), parent))
+    for path in artifact_paths:
+        if sandbox.host_path(path) != path:
+            continue
+        anchor = _private_anchor(path)
+        if anchor is None:
+            continue
+        private = root / "paths" / anchor.strip("/").replace("/", "_")
+        private.mkdir(parents=True, exist_ok=True)
+        sandbox.binds.append((str(private), anchor))
     return sandbox
+
+
+def _system(path: str) -> bool:
+    return any(path == p or (p != "/" and path.startswith(p + "/")) for p in PROTECTED)
+
+
+def _private_anchor(path: str) -> str | None:
+    parent = os.path.dirname(path.rstrip("/")) or "/"
+    existing = parent
+    while existing != "/" and not os.path.isdir(existing):
+        existing = os.path.dirname(existing) or "/"
+    if not _system(existing):
+        return existing
+    if _system(parent):
+        return None
+    return parent
+
+
+def input_target(sandbox: Sandbox, name: str, path: str) -> Path:
+    """Where on the host an input artifact for the container path ``path`` is written.
+
+    Inside /tmp or a mounted volume it is written where the step will see it; elsewhere it is
+    written to the step's folder and bind-mounted at ``path`` (a new mount point in a system
+    folder such as /usr or /bin is refused: it would be created on the host).
+    """
+    if not sandbox.isolated:
+        return Path(path)
+    host = sandbox.host_path(path)
+    if host != path:
+        return Path(host)
+    parent = os.path.dirname(path.rstrip("/")) or "/"
+    if not os.path.lexists(path) and parent != "/" and _system(parent):
+        raise MissingValueError(
+            f"input artifact {name!r}: the local backend cannot place a new file at {path} (a system folder "
+            "of this machine); use a path under /tmp, a volume, or another folder"
+        )
+    staged = sandbox.root / "artifacts" / name
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    sandbox.binds.append((str(staged), path))
+    return staged
 
 
 def _mount_script(sandbox: Sandbox, cwd: str | None) -> str:
@@ -191,13 +246,21 @@ def _mount_script(sandbox: Sandbox, cwd: str | None) -> str:
     if new_tmp is not None:
         for i, (host, _) in enumerate(others):
             alias = f"{new_tmp}/.argo-mounts/{i}"
-            lines.append(f"mkdir -p {shlex.quote(alias)} && mount --bind {shlex.quote(host)} {shlex.quote(alias)}")
+            if os.path.isfile(host):  # a file (an input artifact) is bound onto a file
+                make = f"mkdir -p {shlex.quote(os.path.dirname(alias))} && : > {shlex.quote(alias)}"
+            else:
+                make = f"mkdir -p {shlex.quote(alias)}"
+            lines.append(f"{make} && mount --bind {shlex.quote(host)} {shlex.quote(alias)}")
         lines.append(f"mount --rbind {shlex.quote(new_tmp)} /tmp")  # --rbind keeps the aliases
     for i, (host, target) in sorted(enumerate(others), key=lambda e: e[1][1].count("/")):
         source = f"/tmp/.argo-mounts/{i}" if new_tmp is not None else host
         quoted = shlex.quote(target)
+        if os.path.isfile(host):
+            make = f"mkdir -p {shlex.quote(os.path.dirname(target) or '/')} && : > {quoted}"
+        else:
+            make = f"mkdir -p {quoted}"
         lines.append(
-            f"if [ ! -e {quoted} ]; then mkdir -p {quoted} 2>/dev/null || "
+            f"if [ ! -e {quoted} ]; then {{ {make}; }} 2>/dev/null || "
             f"{{ echo 'cannot create mount point {target}' >&2; exit 125; }}; fi"
         )
         lines.append(f"mount --bind {shlex.quote(source)} {quoted}")
@@ -245,7 +308,7 @@ def local_python() -> str:
             from airflow.configuration import conf
 
             configured = conf.get("argo", "local_python", fallback="") or ""
-        except Exception:  # noqa: BLE001 - no Airflow configuration
+        except Exception:
             configured = ""
     return configured or sys.executable
 

@@ -13,6 +13,7 @@ from typing import Any
 from hera.workflows import models as m
 
 from airflow_argo_provider.expressions import ExpressionError, check_template, depends_task_names
+from airflow_argo_provider.manifest.artifacts import artifact_problems
 from airflow_argo_provider.manifest.loader import (
     DAG_ID_ANNOTATION,
     DAG_KINDS,
@@ -95,6 +96,9 @@ class _Checker:
         spec = manifest.spec
         spec_path = manifest.spec_path
         for path, code, reason in unsupported_features(manifest.raw, spec_path):
+            self.add(code, reason, path)
+        config_maps = {name: obj for (kind, name), obj in self.mset.resources.items() if kind == "ConfigMap"}
+        for path, code, reason in artifact_problems(manifest.raw, spec_path, config_maps):
             self.add(code, reason, path)
         self._check_template_names()
         for index, template in enumerate(spec.templates or []):

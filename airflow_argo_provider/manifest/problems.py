@@ -52,6 +52,12 @@ _CATALOGUE = [
     Code("AAP028", "invalid expression", "A `{{...}}` tag, `when`, `depends` or expression does not parse."),
     Code("AAP029", "invalid template", "A template must have exactly one body (container, script, steps, dag, ...)."),
     Code("AAP030", "invalid argument", "An argument or parameter is malformed (for example a loop with two sources)."),
+    Code(
+        "AAP031",
+        "invalid artifact",
+        "An artifact is malformed (no path, two sources, a `from` that is not one reference), or "
+        "`artifactRepositoryRef` names a ConfigMap or key that is not in the folder tree.",
+    ),
     Code("AAP101", "unsupported: resource template", "`resource` templates manipulate cluster objects."),
     Code("AAP102", "unsupported: data template", "`data` templates (artifact transformations) are not run."),
     Code(
@@ -91,14 +97,13 @@ _CATALOGUE = [
     Code(
         "AAP113",
         "unsupported: artifact feature",
-        "This artifact feature (artifact GC, archive logs, subpaths into stores) is not run.",
+        "This artifact feature (artifact garbage collection) is not run.",
     ),
     Code(
         "AAP114",
         "unsupported: workflow feature",
         "A workflow-level feature that changes how the run is scheduled or stored is not run.",
     ),
-    Code("AAP116", "unsupported: artifacts", "Input and output artifacts are not run yet."),
     Code("AAP201", "note: no effect", "The field is accepted but has no effect under Airflow; the message says why."),
 ]
 

@@ -16,8 +16,8 @@ from airflow_argo_provider.plan.locks import LockError, lock_of
 
 Finding = tuple[Path, str, str]
 
-SUPPORTED_ARTIFACT_STORES: frozenset[str] = frozenset()  # artifacts are not compiled yet
-ALL_ARTIFACT_STORES = ("s3", "gcs", "azure", "oss", "hdfs", "git", "artifactory", "http", "raw")
+SUPPORTED_ARTIFACT_STORES: frozenset[str] = frozenset({"s3", "http", "raw"})
+ALL_ARTIFACT_STORES = ("s3", "gcs", "azure", "oss", "hdfs", "git", "artifactory", "http", "raw", "plugin")
 NATIVE_PLUGINS: frozenset[str] = frozenset()
 
 _TEMPLATE_BODIES = {
@@ -44,8 +44,6 @@ NEWER_ARGO_FIELDS = {
 _SPEC_UNSUPPORTED = {
     "artifactGC": ("AAP113", "artifact garbage collection is not run"),
     "shutdown": ("AAP114", "shutdown is a run-time control of the Argo controller"),
-    "artifactRepositoryRef": ("AAP116", "artifacts are not supported yet"),
-    "archiveLocation": ("AAP116", "artifacts are not supported yet"),
 }
 
 
@@ -139,8 +137,21 @@ def _template_features(template: dict[str, Any], path: Path) -> Iterator[Finding
         names = [n for n in plugin if n not in NATIVE_PLUGINS]
         if names:
             yield (*path, "plugin"), "AAP108", f"executor plugin {names[0]!r} is not run"
-    if template.get("archiveLocation") is not None:
-        yield (*path, "archiveLocation"), "AAP116", "artifacts are not supported yet"
+    location = template.get("archiveLocation")
+    if isinstance(location, dict):
+        stores = [k for k in ALL_ARTIFACT_STORES if location.get(k) is not None and k != "s3"]
+        if stores:
+            yield (
+                (*path, "archiveLocation", stores[0]),
+                "AAP107",
+                (f"{stores[0]} archive locations are not supported (S3 is)"),
+            )
+        if location.get("archiveLogs"):
+            yield (
+                (*path, "archiveLocation", "archiveLogs"),
+                "AAP201",
+                ("archiveLogs has no effect: Airflow keeps every task log"),
+            )
     for side in ("inputs", "outputs"):
         block = template.get(side)
         if not isinstance(block, dict):
@@ -152,16 +163,11 @@ def _template_features(template: dict[str, Any], path: Path) -> Iterator[Finding
 def _artifact_features(artifact: Any, path: Path) -> Iterator[Finding]:
     if not isinstance(artifact, dict):
         return
-    stores = [k for k in ALL_ARTIFACT_STORES if artifact.get(k) is not None]
-    for store in stores:
-        if store not in SUPPORTED_ARTIFACT_STORES:
-            if store in {"s3", "http", "raw"}:
-                yield (*path, store), "AAP116", "artifacts are not supported yet"
-            else:
-                yield (*path, store), "AAP107", f"{store} artifacts are not supported (S3, HTTP and raw are)"
+    for store in ALL_ARTIFACT_STORES:
+        if artifact.get(store) is not None and store not in SUPPORTED_ARTIFACT_STORES:
+            yield (*path, store), "AAP107", f"{store} artifacts are not supported (S3, HTTP and raw are)"
             return
-    if not stores:
-        yield path, "AAP116", "artifacts are not supported yet"
-        return
     if artifact.get("artifactGC") is not None:
         yield (*path, "artifactGC"), "AAP113", "artifact garbage collection is not run"
+    if artifact.get("archiveLogs"):
+        yield (*path, "archiveLogs"), "AAP201", "archiveLogs has no effect: Airflow keeps every task log"

@@ -32,8 +32,11 @@ from airflow.sdk import BaseOperator
 from kubernetes.client import models as k8s
 from kubernetes.client.exceptions import ApiException
 
+from airflow_argo_provider.artifacts.model import SaveReport
+from airflow_argo_provider.artifacts.staging import settle
 from airflow_argo_provider.expressions import ExpressionError, substitute
 from airflow_argo_provider.kubernetes import status as pod_status
+from airflow_argo_provider.kubernetes.artifacts import WAIT_CONTAINER
 from airflow_argo_provider.kubernetes.capture import XCOM_SIDECAR
 from airflow_argo_provider.kubernetes.pod import MAIN_CONTAINER, PodBuildError, PodTarget, build_pod, to_v1pod
 from airflow_argo_provider.kubernetes.resources import (
@@ -209,7 +212,7 @@ class ArgoKubernetesPodOperator(ArgoNodeOperator, KubernetesPodOperator):
             claims=claim_names(self.plan, run_id),
             deadline_seconds=timeout,
         )
-        return build_pod(invocation.template, workflow, target, pod_settings())
+        return build_pod(invocation.template, workflow, target, pod_settings(), invocation.artifacts)
 
     def pod_request(self, invocation: Invocation, context: Any, timeout: float | None) -> k8s.V1Pod:
         """The pod as it is sent: the provider's labels, namespace and pod mutation hook applied."""
@@ -370,6 +373,9 @@ class ArgoKubernetesPodOperator(ArgoNodeOperator, KubernetesPodOperator):
         main = pod_status.main_container(remote, MAIN_CONTAINER)
         document = self.read_document(remote) if main is not None and main.exit_code is not None else None
         outcome = pod_status.outcome_of(remote, document, output_paths(invocation.template), main=MAIN_CONTAINER)
+        if invocation.artifacts and invocation.artifacts.outputs and document is not None:
+            # The artifact agent's report, added to the document by the pod's wrapper.
+            settle(outcome, SaveReport.from_json(document.get("artifacts")), invocation.artifacts.outputs)
         try:
             self.collect_pod(remote, node_phase(outcome))
         except Exception:
@@ -401,7 +407,11 @@ class ArgoKubernetesPodOperator(ArgoNodeOperator, KubernetesPodOperator):
 
     def _has_running_sidecars(self, pod: k8s.V1Pod) -> bool:
         for end in pod_status.container_ends(pod.status.container_statuses if pod.status else None):
-            if end.name not in (MAIN_CONTAINER, XCOM_SIDECAR) and end.exit_code is None and not end.waiting:
+            if (
+                end.name not in (MAIN_CONTAINER, XCOM_SIDECAR, WAIT_CONTAINER)
+                and end.exit_code is None
+                and not end.waiting
+            ):
                 return True
         return False
 

@@ -16,6 +16,7 @@ from airflow_argo_provider.local.runner import (
     CommandError,
     MissingValueError,
     build_env,
+    input_target,
     prepare_sandbox,
     resolve_command,
     run_process,
@@ -50,6 +51,7 @@ class ArgoLocalOperator(ArgoNodeOperator):
             if name:
                 volumes.append({"name": name, "persistentVolumeClaim": {"claimName": f"__run__/{name}"}})
         paths = output_paths(template)
+        artifacts = invocation.artifacts
         sandbox = prepare_sandbox(
             template,
             volumes,
@@ -59,6 +61,7 @@ class ArgoLocalOperator(ArgoNodeOperator):
             paths,
             self.plan.config_maps,
             local_secret,
+            artifact_paths=[a.path for a in artifacts.outputs] if artifacts else (),
         )
         if not sandbox.isolated:
             log.warning(
@@ -86,6 +89,18 @@ class ArgoLocalOperator(ArgoNodeOperator):
                 script.write_text(source)
                 script.chmod(0o755)
                 argv.append(f"{STAGING}/script" if sandbox.isolated else str(script))
+        stores = None
+        if artifacts:
+            from airflow_argo_provider.artifacts.clients import airflow_sessions
+            from airflow_argo_provider.artifacts.staging import LoadError, load_inputs
+            from airflow_argo_provider.artifacts.stores import Stores
+
+            stores = Stores(local_secret, airflow_sessions)
+            try:
+                load_inputs(artifacts.inputs, stores, lambda a: input_target(sandbox, a.name, a.path))
+            except (LoadError, MissingValueError) as exc:
+                shutil.rmtree(step_root, ignore_errors=True)
+                return RawOutcome(exit_code=None, message=str(exc), error=True)
         name = invocation.display_name
         log.info("running %s (image %s): %s", name, image, " ".join(argv))
 
@@ -102,9 +117,7 @@ class ArgoLocalOperator(ArgoNodeOperator):
             output_paths=paths,
             on_line=on_line,
         )
-        if not os.environ.get("AIRFLOW_ARGO_KEEP_STEP_DIRS"):
-            shutil.rmtree(step_root, ignore_errors=True)
-        return RawOutcome(
+        outcome = RawOutcome(
             exit_code=result.exit_code,
             stdout=result.stdout_tail,
             message=result.message,
@@ -114,6 +127,25 @@ class ArgoLocalOperator(ArgoNodeOperator):
             finished_at=_iso(result.finished) if result.finished else None,
             timed_out=result.timed_out,
         )
+        if artifacts and artifacts.outputs and stores is not None:
+            from airflow_argo_provider.artifacts.staging import save_outputs, settle
+
+            def source(artifact: Any) -> Path:
+                path = Path(sandbox.host_path(artifact.path) if sandbox.isolated else artifact.path)
+                parent = os.path.dirname(artifact.path.rstrip("/"))
+                if parent == "/" and not body.get("workingDir") and not (path.exists() or path.is_symlink()):
+                    # A step without workingDir runs in its /tmp here, where an image's WORKDIR is
+                    # usually /: a file it wrote to its own folder ("result.txt") is looked up there.
+                    fallback = Path(sandbox.host_path("/tmp/" + path.name) if sandbox.isolated else "")
+                    if sandbox.isolated and fallback.exists():
+                        log.info("output artifact %s: %s is read from /tmp (the step's folder)", artifact.name, path)
+                        return fallback
+                return path
+
+            settle(outcome, save_outputs(artifacts.outputs, stores, source), artifacts.outputs)
+        if not os.environ.get("AIRFLOW_ARGO_KEEP_STEP_DIRS"):
+            shutil.rmtree(step_root, ignore_errors=True)
+        return outcome
 
 
 def cleanup_run(plan: Any, run_id: str) -> None:

@@ -209,8 +209,19 @@ class PlanBuilder:
             entrypoint=spec.get("entrypoint"),
             global_outputs=self.global_outputs,
             workflow_lock=workflow_lock.__dict__ if workflow_lock is not None else None,
+            artifact_repository=self._artifact_repository(),
         )
         return plan
+
+    def _artifact_repository(self) -> dict[str, Any] | None:
+        """``artifactRepositoryRef`` resolved from the folder's ConfigMaps (errors are the loader's)."""
+        from airflow_argo_provider.artifacts.repository import RepositoryError, from_config_maps
+
+        maps = {name: obj for (kind, name), obj in self.mset.resources.items() if kind == "ConfigMap"}
+        try:
+            return from_config_maps(maps, self.spec.get("artifactRepositoryRef"))
+        except RepositoryError:
+            return None
 
     def _schedule(self) -> Schedule | None:
         if self.manifest.kind != "CronWorkflow":

@@ -142,6 +142,9 @@ class Plan:
     workflow_lock: dict[str, Any] | None = None
     # globalName -> ids of the nodes whose output parameter carries it.
     global_outputs: dict[str, list[str]] = field(default_factory=dict)
+    # The artifact repository of ``artifactRepositoryRef`` (or the folder's default ConfigMap),
+    # resolved at build time (see airflow_argo_provider.artifacts.repository); None: the deployment's.
+    artifact_repository: dict[str, Any] | None = None
 
     def nodes(self) -> list[Node]:
         out = self.root.walk()

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from airflow_argo_provider.artifacts.model import ArtifactError, StepArtifacts
+from airflow_argo_provider.artifacts.resolve import step_artifacts
 from airflow_argo_provider.expressions import (
     ExpressionError,
     evaluate,
@@ -61,6 +63,8 @@ class Invocation:
     index: int | None = None
     item: Any = None
     scope: dict[str, Any] = field(default_factory=dict)
+    # Input and output artifacts, resolved (see airflow_argo_provider.artifacts.resolve).
+    artifacts: StepArtifacts | None = None
 
     @property
     def body(self) -> str:
@@ -191,6 +195,11 @@ def prepare(
     for art in (template.get("inputs") or {}).get("artifacts") or []:
         if art.get("path"):
             scope[f"inputs.artifacts.{art['name']}.path"] = art["path"]
+    try:
+        artifacts = step_artifacts(view, node, template, scope, item)
+    except ArtifactError as exc:
+        base.message = str(exc)
+        raise Unresolvable(base) from None
     body = {k: v for k, v in template.items() if k not in _LATE_FIELDS}
     try:
         rendered = _substitute_tree(body, scope)
@@ -216,6 +225,7 @@ def prepare(
         index=index,
         item=None if item is NOT_LOADED else item,
         scope=scope,
+        artifacts=artifacts,
     )
 
 

@@ -434,7 +434,12 @@ class RunView:
             record = NodeRecord(status.phase, status.message, parameters=defaults)
             return node_output_vars(name, record, None, status.phase)
         if sibling.is_group:
-            record = NodeRecord(status.phase or FAILED, status.message, parameters=self.group_outputs(sibling))
+            record = NodeRecord(
+                status.phase or FAILED,
+                status.message,
+                parameters=self.group_outputs(sibling),
+                artifacts=self.group_artifacts(sibling),
+            )
             if sibling.loop is not None and status.children is not None:
                 return node_output_vars(name, None, self._group_children_with_outputs(sibling, status), status.phase)
             return node_output_vars(name, record, None, status.phase)
@@ -476,6 +481,14 @@ class RunView:
                 if value_from.get("default") is not None:
                     out[param["name"]] = str(value_from["default"])
         return out
+
+    def group_artifacts(self, group: Node) -> dict[str, dict[str, Any]]:
+        """Output artifacts of a steps/DAG template (``from``/``fromExpression`` over its children)."""
+        if not (self.plan.template(group.template).get("outputs") or {}).get("artifacts"):
+            return {}
+        from airflow_argo_provider.artifacts.resolve import group_output_artifacts
+
+        return group_output_artifacts(self, group)
 
     def inner_substitute(self, text: str, group: Node) -> str:
         """Substitute ``text`` in the scope inside ``group`` (its inputs and its children's outputs)."""

@@ -19,6 +19,7 @@ import copy
 import json
 import os
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -28,6 +29,7 @@ from typing import Any
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from airflow_argo_provider.kubernetes import artifacts as pod_artifacts
 from airflow_argo_provider.kubernetes import capture
 
 SCENARIO_LABEL = "fake-kubelet"
@@ -89,6 +91,7 @@ class FakeCluster:
         self.claim_log: list[tuple[str, str]] = []
         self.attempts: dict[str, int] = {}
         self.refuse_claims = False
+        self.agent_logs: list[str] = []
         self.lock = threading.Lock()
         work.mkdir(parents=True, exist_ok=True)
         shim = work / "busybox"
@@ -282,6 +285,23 @@ class FakeCluster:
                 ],
             }
             return
+        loader = next((c for c in spec.get("initContainers") or [] if c["name"] == pod_artifacts.LOAD_CONTAINER), None)
+        if loader is not None:
+            failure = self._run_loader(pod, loader, main)
+            if failure is not None:
+                for entry in inits:
+                    if entry["name"] == pod_artifacts.LOAD_CONTAINER:
+                        entry["state"] = {"terminated": {"exitCode": 1, "reason": "Error", "message": failure}}
+                pod["status"] = {
+                    "phase": "Failed",
+                    "startTime": started,
+                    "initContainerStatuses": inits,
+                    "containerStatuses": [
+                        status(c["name"], c["image"], {"waiting": {"reason": "PodInitializing"}})
+                        for c in spec["containers"]
+                    ],
+                }
+                return
         exit_code, stdout, document = self._run_main(pod, main, spec)
         pod["_stdout"] = stdout
         self.documents[(pod["metadata"]["namespace"], pod["metadata"]["name"])] = document
@@ -306,6 +326,45 @@ class FakeCluster:
             ],
         }
 
+    def _env(self, container: dict[str, Any]) -> dict[str, str]:
+        """A container's environment: values, and Secrets resolved from the fake cluster's."""
+        env: dict[str, str] = {}
+        for entry in container.get("env") or []:
+            if "value" in entry:
+                env[entry["name"]] = str(entry["value"])
+            ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                env[entry["name"]] = self.secrets.get(ref["name"], {}).get(ref["key"], "")
+        return env
+
+    def _agent_env(self, container: dict[str, Any], here: Path) -> dict[str, str]:
+        # The agent's image has Python, boto3 and this package; its identity (IRSA) is the test's AWS env.
+        env = {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "PYTHON", "PATH", "HOME"))}
+        env.update(self._env(container))
+        env["TMPDIR"] = str(here)
+        return env
+
+    def _run_loader(self, pod: dict[str, Any], loader: dict[str, Any], main: dict[str, Any]) -> str | None:
+        """Run the ``argo-artifacts`` init container's agent, then mount what it placed (as links)."""
+        here = self.work / pod["metadata"]["name"]
+        inputs = here / "inputs"
+        inputs.mkdir(parents=True, exist_ok=True)
+        message = here / "loader-message"
+        argv = [sys.executable if a == "python" else a for a in loader["command"]]
+        argv = [str(inputs) if a == pod_artifacts.INPUTS_DIR else a for a in argv] + ["--message-file", str(message)]
+        done = subprocess.run(argv, capture_output=True, env=self._agent_env(loader, here), timeout=120, cwd=here)
+        self.agent_logs.append(done.stderr.decode("utf-8", "replace"))
+        if done.returncode != 0:
+            return message.read_text() if message.exists() else done.stderr.decode()[-500:]
+        for mount in main.get("volumeMounts") or []:
+            if mount["name"] == pod_artifacts.INPUTS_VOLUME:
+                target = Path(mount["mountPath"])
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.is_symlink() or target.exists():
+                    target.unlink()
+                target.symlink_to(inputs / mount["subPath"])
+        return None
+
     def _run_main(self, pod: dict[str, Any], main: dict[str, Any], spec: dict[str, Any]) -> tuple[int, str, str | None]:
         init = next(c for c in spec["initContainers"] if c["name"] == capture.INIT_CONTAINER)
         init_env = {e["name"]: e.get("value", "") for e in init.get("env") or []}
@@ -318,20 +377,50 @@ class FakeCluster:
             script.write_text(init_env[capture.SCRIPT_ENV])
             script.chmod(0o755)
         argv = list(main["command"]) + list(main.get("args") or [])
-        assert argv[:3] == [capture.BUSYBOX, "sh", capture.WRAPPER_PATH], argv[:3]
-        rest = argv[3:]
-        assert rest[:3] == [capture.BUSYBOX, capture.OUTPUTS_DIR, capture.RETURN_FILE], rest[:3]
         returned = here / "return.json"
-        rest[:3] = [str(self.shim), str(here / "outputs"), str(returned)]
-        rest = [str(script) if a == capture.SCRIPT_PATH else a for a in rest]
+        paths = {
+            capture.BUSYBOX: str(self.shim),
+            capture.WRAPPER_PATH: str(wrapper),
+            capture.OUTPUTS_DIR: str(here / "outputs"),
+            capture.RETURN_FILE: str(returned),
+            capture.SCRIPT_PATH: str(script),
+            pod_artifacts.OUTPUTS_DIR: str(here / "outputs" / "artifacts"),
+            pod_artifacts.REPORT_DIR: str(here / "agent"),
+            pod_artifacts.MAIN_DOCUMENT: str(here / "outputs" / "main.json"),
+        }
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(here)}
-        for entry in main.get("env") or []:
-            if "value" in entry:
-                env[entry["name"]] = str(entry["value"])
-            ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
-            if ref:
-                env[entry["name"]] = self.secrets.get(ref["name"], {}).get(ref["key"], "")
-        done = subprocess.run(["dash", str(wrapper), *rest], capture_output=True, env=env, timeout=60, cwd=here)
+        env.update(self._env(main))
+        agent = None
+        if argv[:3] == [capture.BUSYBOX, "sh", "-c"]:
+            # Output artifacts: the artifacts wrapper around the outputs wrapper, with the argo-wait agent.
+            assert argv[4] == "argo-artifacts", argv[4]
+            rest = [paths.get(a, a) for a in argv[5:]]
+            inner = rest.index(str(self.shim), 1)
+            assert rest[inner + 1 : inner + 3] == ["sh", str(wrapper)], rest[inner : inner + 3]
+            command = ["dash", "-c", argv[3], "argo-artifacts", *rest]
+            waiter = next(c for c in spec["containers"] if c["name"] == pod_artifacts.WAIT_CONTAINER)
+            agent_argv = [sys.executable if a == "python" else paths.get(a, a) for a in waiter["command"]]
+            agent = subprocess.Popen(
+                agent_argv,
+                env=self._agent_env(waiter, here),
+                cwd=here,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+        else:
+            assert argv[:3] == [capture.BUSYBOX, "sh", capture.WRAPPER_PATH], argv[:3]
+            rest = argv[3:]
+            assert rest[:3] == [capture.BUSYBOX, capture.OUTPUTS_DIR, capture.RETURN_FILE], rest[:3]
+            rest = [paths.get(a, a) for a in rest]
+            command = ["dash", str(wrapper), *rest]
+        done = subprocess.run(command, capture_output=True, env=env, timeout=300, cwd=here)
+        if agent is not None:
+            try:
+                out, _ = agent.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                agent.kill()
+                out, _ = agent.communicate()
+            self.agent_logs.append(out.decode("utf-8", "replace"))
         document = returned.read_text() if returned.exists() else None
         return done.returncode, done.stdout.decode("utf-8", "replace"), document
 

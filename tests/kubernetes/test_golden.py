@@ -19,7 +19,7 @@ import pytest
 import yaml
 from kubernetes.client import ApiClient, V1Pod
 
-from airflow_argo_provider.kubernetes.pod import pod_yaml
+from airflow_argo_provider.kubernetes.pod import PodSettings, pod_yaml
 from airflow_argo_provider.kubernetes.preview import Previewer
 from airflow_argo_provider.manifest import load_paths
 from airflow_argo_provider.manifest.loader import runnable_manifest
@@ -49,7 +49,23 @@ EXAMPLES = [
     "volumes-existing",
     "sidecar-nginx",
     "loops-maps",
+    # artifacts: the argo-artifacts init container, the argo-wait sidecar, subPath input mounts
+    "artifact-passing",
+    "input-artifact-s3",
+    "output-artifact-s3",
 ]
+# The deployment settings the artifact examples are rendered with (a MinIO repository, as in
+# Argo's quick start, with its credentials as Secret references).
+ARTIFACT_IMAGE = "registry.example.com/airflow-argo:0.1.0"
+REPOSITORY = {
+    "s3": {
+        "bucket": "my-bucket",
+        "endpoint": "minio:9000",
+        "insecure": True,
+        "accessKeySecret": {"name": "my-minio-cred", "key": "accesskey"},
+        "secretKeySecret": {"name": "my-minio-cred", "key": "secretkey"},
+    }
+}
 
 
 def render_pods(path: Path) -> str:
@@ -61,7 +77,7 @@ def render_pods(path: Path) -> str:
     manifest.problems = []
     plan = build_plan(manifest, mset)
     documents = []
-    for preview in Previewer(plan).leaves():
+    for preview in Previewer(plan, settings=PodSettings(artifact_image=ARTIFACT_IMAGE)).leaves():
         if preview.node.body not in ("container", "script"):
             continue
         assert preview.pod is not None, preview.problem
@@ -76,7 +92,8 @@ class _Response:
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
-def test_golden_pod(name: str, argo_examples: Path) -> None:
+def test_golden_pod(name: str, argo_examples: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__ARGO__ARTIFACT_REPOSITORY", json.dumps(REPOSITORY))
     text = render_pods(argo_examples / f"{name}.yaml")
     golden = GOLDEN / f"{name}.yaml"
     if os.environ.get("AIRFLOW_ARGO_UPDATE_GOLDEN"):
