@@ -1,24 +1,26 @@
-"""Whether a node runs: Argo's step-group order, ``depends``, ``failFast`` and ``target``.
+"""Whether a node runs: Argo's step-group order, ``depends``, ``failFast``, ``target`` and ``when``.
 
-``when`` is evaluated separately, per item, when the invocation is prepared. The decision
-here is made once per node (for a fan-out, by its ``_items`` task).
+A node runs only if every steps/DAG template around it runs: each enclosing group has its own
+gate (its step order or ``depends`` in its parent, and its ``when``), decided by the first leaf
+that needs it. A leaf's own ``when`` is evaluated per item when the invocation is prepared; its
+other gates once per node (for a fan-out, by its ``_items`` task).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from airflow_argo_provider.expressions import ExpressionError, evaluate_depends
+from airflow_argo_provider.expressions import ExpressionError, evaluate_depends, evaluate_when
 from airflow_argo_provider.plan.model import Node
 from airflow_argo_provider.runtime.phases import group_allows_next
 from airflow_argo_provider.runtime.records import OMITTED, SKIPPED, failed_or_error
-from airflow_argo_provider.runtime.view import FAIL_FAST_MESSAGE, RunView, items_task_id
+from airflow_argo_provider.runtime.view import FAIL_FAST_MESSAGE, NOT_LOADED, RunView, items_task_id
 
 
 @dataclass(frozen=True)
 class Decision:
-    action: Literal["run", "omit", "not_run", "error"]
+    action: Literal["run", "omit", "skip", "not_run", "error"]
     message: str = ""
 
 
@@ -26,6 +28,27 @@ RUN = Decision("run")
 
 
 def decide(view: RunView, node: Node) -> Decision:
+    """Whether ``node`` runs, given the groups around it and its own gate (not its ``when``)."""
+    for group in enclosing_groups(view, node):
+        gate = view.gate(group)
+        if gate.action != "run":
+            return Decision("not_run", f"{group.name}: {gate.message}" if gate.message else f"{group.name} did not run")
+    return own_gate(view, node, with_when=False)
+
+
+def enclosing_groups(view: RunView, node: Node) -> list[Node]:
+    """The steps/DAG templates around ``node`` that have a gate of their own, outermost first."""
+    out = []
+    for ancestor in view.plan.ancestors(node.id):
+        if not ancestor.is_group:
+            break  # an exit hook's owner: the hook's own gate looks at it
+        if view.plan.parent_of(ancestor.id) is not None:
+            out.append(ancestor)
+    return out
+
+
+def own_gate(view: RunView, node: Node, *, with_when: bool) -> Decision:
+    """``node``'s own gate in its parent, and its ``when`` when ``with_when``."""
     owner = view.plan.parent_of(node.id)
     if owner is not None and owner.exit_hook is node:
         phase = view.phase(owner)
@@ -35,9 +58,28 @@ def decide(view: RunView, node: Node) -> Decision:
     parent = view.scope_parent(node)
     if parent is None:
         return RUN
-    if parent.kind == "steps":
-        return _steps_gate(view, parent, node)
-    return _dag_gate(view, parent, node)
+    if node.loop is not None and not node.inline_loop and node.is_group and view.mapped_index is not None:
+        decision = RUN  # an instance of a fanned-out group: its _items task decided the rest
+    elif parent.kind == "steps":
+        decision = _steps_gate(view, parent, node)
+    else:
+        decision = _dag_gate(view, parent, node)
+    if decision is RUN and with_when and node.when:
+        return when_gate(view, node)
+    return decision
+
+
+def when_gate(view: RunView, node: Node) -> Decision:
+    item: Any = NOT_LOADED
+    if node.loop is not None and node.is_group and view.mapped_index is not None:
+        item = view.mapped_item(node)
+    try:
+        text = view.substitute(node.when or "", node, item=item)
+        if not evaluate_when(text):
+            return Decision("skip", f"when '{text}' evaluated false")
+    except ExpressionError as exc:
+        return Decision("error", str(exc))
+    return RUN
 
 
 def _steps_gate(view: RunView, parent: Node, node: Node) -> Decision:

@@ -82,6 +82,7 @@ class RunView:
         self.mapped_index = mapped_index
         self._mapped_item = mapped_item
         self._status: dict[str, Status] = {}
+        self._gates: dict[str, Any] = {}
         self._inputs: dict[str, dict[str, str]] = {}
         self._instances: dict[int, RunView] = {}
 
@@ -228,12 +229,33 @@ class RunView:
             )
         return out
 
+    def gate(self, node: Node) -> Any:
+        """``node``'s own gate in its parent, ``when`` included (memoised); see ``runtime.gates``."""
+        cached = self._gates.get(node.id)
+        if cached is None:
+            from airflow_argo_provider.runtime.gates import own_gate
+
+            cached = own_gate(self, node, with_when=True)
+            self._gates[node.id] = cached
+        return cached
+
     def _group_status(self, node: Node) -> Status:
+        parent = self.plan.parent_of(node.id)
+        if parent is not None:  # the entrypoint has no gate
+            gate = self.gate(node)
+            if gate.action == "not_run":
+                return Status(None, gate.message)
+            if gate.action in ("omit", "skip", "error"):
+                gated = {"omit": OMITTED, "skip": SKIPPED, "error": ERROR}[gate.action]
+                return Status(gated, gate.message, record=NodeRecord(gated, gate.message, display_name=node.name))
+        phase: str | None
         if node.kind == "steps":
             groups: dict[int, list[StepState]] = {}
             for child in node.children:
                 groups.setdefault(child.step_group or 0, []).extend(self.step_states(child))
             phase, message = steps_phase([groups[k] for k in sorted(groups)])
+            if all(s.phase is None for g in groups.values() for s in g):
+                phase, message = None, "did not run"
         else:
             states = {
                 child.name: TaskState(

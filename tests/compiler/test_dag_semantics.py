@@ -129,3 +129,45 @@ def test_dynamic_target_from_a_parameter(run_workflow) -> None:
     )
     assert set(nodes_by_name(run_workflow(manifest))) == {"dag-test", "C"}
     assert set(nodes_by_name(run_workflow(manifest, {"target": "B"}))) == {"dag-test", "A", "B"}
+
+
+NESTED_GATES = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: nested-gates}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - {name: A, template: fail, continueOn: {failed: true}}
+      - {name: only-on-success, template: pair, depends: A.Succeeded}
+      - {name: never-when, template: pair, depends: A.Failed, when: "1 == 2"}
+      - {name: on-failure, template: pair, depends: A.Failed}
+  - name: pair
+    steps:
+    - - {name: first, template: ok}
+    - - {name: second, template: ok}
+  - name: ok
+    container: {image: busybox, command: [echo, ok]}
+  - name: fail
+    container: {image: busybox, command: [sh, -c, "exit 1"]}
+"""
+
+
+def test_gates_of_nested_groups_apply_to_everything_inside(run_workflow) -> None:
+    result = run_workflow(NESTED_GATES)
+    nodes = result["nodes"]
+    by_name = {}
+    for node in nodes:
+        by_name.setdefault(node["displayName"], []).append(node)
+    assert by_name["only-on-success"][0]["phase"] == "Omitted"
+    assert by_name["never-when"][0]["phase"] == "Skipped"
+    assert by_name["on-failure"][0]["phase"] == "Succeeded"
+    # Only the group that ran has steps in the report.
+    assert [n["phase"] for n in by_name["first"]] == ["Succeeded"]
+    assert [n["phase"] for n in by_name["second"]] == ["Succeeded"]
+    # Argo's DAG phase: the omitted and skipped leaves inherit A's failed branch (A's continueOn is
+    # A's own), so the DAG fails even though every group that ran succeeded.
+    assert result["phase"] == "Failed"
