@@ -17,7 +17,9 @@ from typing import Any
 
 from airflow_argo_provider.artifacts.archive import Strategy
 
-STORES = ("s3", "http", "raw")
+# "local": the local backend's own store (a folder on this machine), used when no artifact
+# repository is configured; never written in manifests.
+STORES = ("s3", "http", "raw", "local")
 
 
 class ArtifactError(ValueError):
@@ -50,6 +52,8 @@ def describe(location: dict[str, Any] | None) -> str:
         return f"s3://{spec.get('bucket', '?')}/{spec.get('key', '')}"
     if store == "http":
         return str(spec.get("url", "?"))
+    if store == "local":
+        return f"local artifact store: {spec.get('key', '')}"
     return "raw data"
 
 

@@ -267,6 +267,10 @@ def input_artifacts(
                 raise ArtifactError(f"required artifact {name!r} not supplied")
             out.append(InputArtifact(name=name, path=str(spec.get("path") or ""), source=None, optional=True))
             continue
+        local_root = getattr(view, "local_artifact_root", None)
+        if store_of(location) == "s3" and not location["s3"].get("bucket") and local_root and repo_for() is None:
+            # A key-only input with no repository: the local backend's own store.
+            location = {"local": {"root": local_root, "key": str(location["s3"].get("key") or "")}}
         if store_of(location) == "s3":
             location["s3"] = finish_s3(location["s3"], repo_for() if not location["s3"].get("bucket") else None, what)
         location = _with_sub_path(location, str(argument.get("subPath") or spec.get("subPath") or ""), name)
@@ -357,8 +361,13 @@ def group_output_artifacts(view: RunView, group: Node) -> dict[str, dict[str, An
 
 
 # -- outputs ---------------------------------------------------------------------------------------
-def output_artifacts(plan: Plan, template: Mapping[str, Any], scope: Mapping[str, Any]) -> list[OutputArtifact]:
-    """Where each output artifact of a leaf template goes (see the module's rules)."""
+def output_artifacts(
+    plan: Plan, template: Mapping[str, Any], scope: Mapping[str, Any], local_root: str | None = None
+) -> list[OutputArtifact]:
+    """Where each output artifact of a leaf template goes (see the module's rules).
+
+    ``local_root``: the local backend's own store, used when no repository is configured.
+    """
     declared = (template.get("outputs") or {}).get("artifacts") or []
     out: list[OutputArtifact] = []
     repo: list[Any] = []
@@ -392,6 +401,23 @@ def output_artifacts(plan: Plan, template: Mapping[str, Any], scope: Mapping[str
         location = _substitute_tree(copy.deepcopy(s3 or {}), functools.partial(sub, what=what))
         needs_repo = not location.get("bucket") or not location.get("key")
         repo_value = repo_for() if needs_repo else None
+        if not location.get("bucket") and repo_value is None and local_root:
+            # No repository: the local backend keeps the artifact in its own store.
+            file_name = f"{name}{strategy.suffix}" if strategy.mode != NONE else posixpath.basename(path.rstrip("/"))
+            key = location.get("key") or posixpath.join(
+                sub(repository.DEFAULT_KEY_FORMAT, f"{what}: keyFormat"), file_name or name
+            )
+            out.append(
+                OutputArtifact(
+                    name=name,
+                    path=path,
+                    destination={"local": {"root": local_root, "key": key}},
+                    strategy=strategy,
+                    optional=bool(spec.get("optional")),
+                    global_name=spec.get("globalName"),
+                )
+            )
+            continue
         if not location.get("key"):
             if repo_value is None:
                 raise ArtifactError(
@@ -424,7 +450,8 @@ def step_artifacts(
     if not (has_inputs or has_outputs):
         return None
     inputs = input_artifacts(view, node, item, scope) if has_inputs else []
-    outputs = output_artifacts(view.plan, template, scope) if has_outputs else []
+    fallback = getattr(view, "local_artifact_root", None)
+    outputs = output_artifacts(view.plan, template, scope, fallback) if has_outputs else []
     return StepArtifacts(inputs=inputs, outputs=outputs)
 
 

@@ -26,6 +26,7 @@ from airflow_argo_provider.artifacts.archive import (
     ArchiveError,
     _Producer,
     packed,
+    place,
 )
 from airflow_argo_provider.artifacts.clients import ClientCache, SecretReader, SessionFactory, encryption_args
 from airflow_argo_provider.artifacts.model import ArtifactNotFound, OutputArtifact, StoreError, store_of
@@ -57,6 +58,9 @@ class Stores:
             from airflow_argo_provider.artifacts import http
 
             http.download(location["http"], dest, archive, self.secret)
+            return
+        if store == "local":
+            _load_local(location["local"], dest, archive)
             return
         if store == "s3":
             spec = location["s3"]
@@ -92,6 +96,9 @@ class Stores:
         """Store the file or directory ``source``; returns the location to record."""
         if not (source.exists() or source.is_symlink()):
             raise ArtifactNotFound(f"{artifact.path}: no such file or directory")
+        if "local" in artifact.destination:
+            _save_local(artifact, source)
+            return artifact.location()
         client, bucket, key, put_extra, part_extra = self._prepare_save(artifact)
         strategy = artifact.strategy
         if strategy.mode == NONE:
@@ -133,6 +140,47 @@ class Stores:
         else:
             _tar_to_objects(tar_stream, client, bucket, key, put_extra, part_extra)
         return artifact.location()
+
+
+def _local_path(spec: dict[str, Any]) -> Path:
+    root = Path(str(spec.get("root") or ""))
+    target = (root / str(spec.get("key") or "")).resolve()
+    if not str(target).startswith(str(root.resolve()) + os.sep):
+        raise StoreError(f"local artifact key {spec.get('key')!r} leaves the store")
+    return target
+
+
+def _load_local(spec: dict[str, Any], dest: Path, archive: str | None) -> None:
+    """An artifact of the local backend's store (a file, or a folder for ``archive: none``)."""
+    source = _local_path(spec)
+    if source.is_dir():
+        if dest.exists():
+            shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
+        shutil.copytree(source, dest, symlinks=True)
+        return
+    if not source.is_file():
+        raise ArtifactNotFound(f"local artifact store: {spec.get('key')}: no such artifact")
+    with source.open("rb") as stream:
+        try:
+            place(stream, dest, archive)
+        except ArchiveError as exc:
+            raise StoreError(f"local artifact store: {spec.get('key')}: {exc}") from None
+
+
+def _save_local(artifact: OutputArtifact, source: Path) -> None:
+    target = _local_path(artifact.destination["local"])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if artifact.strategy.mode == NONE:
+        if source.is_dir():
+            shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(source, target)
+        return
+    partial = target.with_name(target.name + ".partial")
+    with packed(source, artifact.strategy) as (stream, check), partial.open("wb") as out:
+        shutil.copyfileobj(stream, out, CHUNK)
+        check()
+    os.replace(partial, target)
 
 
 def _members(tar_stream: IO[bytes]) -> tarfile.TarFile:

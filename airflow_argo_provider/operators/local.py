@@ -38,6 +38,12 @@ class ArgoLocalOperator(ArgoNodeOperator):
 
     ui_color = "#d9f2e6"
 
+    def make_view(self, context: Any) -> Any:
+        view = super().make_view(context)
+        # Without a configured artifact repository, artifacts stay on this machine.
+        view.local_artifact_root = str(work_dir() / "artifacts")
+        return view
+
     def run_invocation(self, invocation: Invocation, context: Any, timeout: float | None) -> RawOutcome:
         template = invocation.template
         body: Mapping[str, Any] = template.get("container") or template.get("script") or {}

@@ -183,7 +183,7 @@ def prepare(
     workflow_name = str(view.workflow.get("workflow.name", view.plan.workflow_name))
     node_name = f"{workflow_name}.{node.id or node.name}" + display[len(node.name) :]
     pod = attempt_pod_name(workflow_name, template, node_name, retries)
-    scope = view.workflow_scope(node)
+    scope = view.template_scope(node, _names_in(template))
     scope.update(input_vars(inputs))
     scope.update({"pod.name": pod, "node.name": node_name, "retries": str(retries)})
     for kind in ("parameters", "artifacts"):

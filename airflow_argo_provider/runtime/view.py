@@ -83,6 +83,8 @@ class RunView:
         self._mapped_item = mapped_item
         self._status: dict[str, Status] = {}
         self._gates: dict[str, Any] = {}
+        # The local backend's artifact store (used when no artifact repository is configured).
+        self.local_artifact_root: str | None = None
         self._inputs: dict[str, dict[str, str]] = {}
         self._instances: dict[int, RunView] = {}
 
@@ -352,9 +354,19 @@ class RunView:
         return template_inputs(
             template,
             supplied,
-            lambda text: self._substitute_with(text, self.workflow_scope(node)),
+            lambda text: self._substitute_with(text, self.template_scope(node, template_variables(text))),
             self.plan.config_maps,
         )
+
+    def template_scope(self, node: Node, names: Iterable[str]) -> dict[str, Any]:
+        """The workflow variables a template of ``node`` sees, with the global outputs ``names`` refer to."""
+        scope = self.workflow_scope(node)
+        for name in names:
+            if name.startswith("workflow.outputs.parameters."):
+                value = self.global_output(name.split(".", 3)[3])
+                if value is not None:
+                    scope[name] = value
+        return scope
 
     def workflow_scope(self, node: Node) -> dict[str, Any]:
         scope = dict(self.workflow)

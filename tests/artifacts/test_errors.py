@@ -116,8 +116,19 @@ def test_key_only_artifact_without_repository(run_workflow, monkeypatch: pytest.
     )
     result = run_workflow(manifest)
     node = result["nodes"][0]
-    assert node["phase"] == "Error"
-    assert node["message"] == (
+    # The local backend keeps it in its own store; other backends need a repository.
+    assert node["phase"] == "Succeeded"
+    assert node["outputs"]["artifacts"]["x"]["local"]["key"] == "only-a-key"
+
+    from airflow_argo_provider.artifacts.resolve import ArtifactError, output_artifacts
+    from airflow_argo_provider.plan.model import Plan
+
+    plan = Plan.__new__(Plan)
+    plan.artifact_repository = None
+    template = {"outputs": {"artifacts": [{"name": "x", "path": "/tmp/x", "s3": {"key": "only-a-key"}}]}}
+    with pytest.raises(ArtifactError) as info:
+        output_artifacts(plan, template, {})
+    assert str(info.value) == (
         "outputs.artifacts.x: the S3 location has no bucket and no artifact repository is configured "
         "(set [argo] artifact_repository, or spec.artifactRepositoryRef)"
     )

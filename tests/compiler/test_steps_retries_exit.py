@@ -282,3 +282,42 @@ def test_deadline_and_missing_command(run_workflow) -> None:
     assert nodes["missing"]["phase"] == "Failed"
     assert "definitely-not-a-command-xyz" in nodes["missing"]["message"]
     assert "example/not-here:1.0" in nodes["missing"]["message"]
+
+
+LOCAL_ARTIFACTS = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: local-artifacts-}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: make, template: make}
+    - - name: use
+        template: use
+        arguments:
+          artifacts:
+          - {name: data, from: "{{steps.make.outputs.artifacts.data}}"}
+          - {name: keyed, s3: {key: "{{workflow.name}}/keyed.txt"}}
+  - name: make
+    outputs:
+      artifacts:
+      - {name: data, path: /tmp/out}
+      - {name: keyed, path: /tmp/keyed.txt, s3: {key: "{{workflow.name}}/keyed.txt"}, archive: {none: {}}}
+    container: {image: busybox, command: [sh, -c, "mkdir -p /tmp/out && echo one > /tmp/out/a && echo two > /tmp/out/b && echo three > /tmp/keyed.txt"]}
+  - name: use
+    inputs:
+      artifacts:
+      - {name: data, path: /in/data}
+      - {name: keyed, path: /in/keyed.txt}
+    container: {image: busybox, command: [sh, -c, "cat /in/data/a /in/data/b /in/keyed.txt"]}
+"""
+
+
+def test_artifacts_without_a_repository_stay_on_this_machine(run_workflow) -> None:
+    result = run_workflow(LOCAL_ARTIFACTS)
+    assert result["phase"] == "Succeeded", result
+    nodes = nodes_by_name(result)
+    assert nodes["use"]["outputs"]["result"] == "one\ntwo\nthree"
+    assert "local" in nodes["make"]["outputs"]["artifacts"]["data"]
