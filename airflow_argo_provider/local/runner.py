@@ -245,7 +245,7 @@ def local_python() -> str:
             from airflow.configuration import conf
 
             configured = conf.get("argo", "local_python", fallback="") or ""
-        except Exception:  # noqa: BLE001 - no Airflow configuration
+        except Exception:  # no Airflow configuration
             configured = ""
     return configured or sys.executable
 
