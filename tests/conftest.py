@@ -93,6 +93,53 @@ def run_workflow(airflow_db: Path, tmp_path: Path):
     return run
 
 
+def run_python_dag(
+    folder: Path,
+    name: str,
+    source: str,
+    conf: dict[str, Any] | None = None,
+    beside: dict[str, Path] | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """Write a DAG file into the dags folder, run its DAG once with dag.test(); return the run and XComs.
+
+    ``beside`` maps paths relative to the dags folder to files copied there for the run (the files
+    a DAG file reads, such as its manifests).
+    """
+    import shutil
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    path = folder / f"api_{name}.py"
+    text = textwrap.dedent(source)
+    if not text.startswith('"""'):  # Airflow only reads files that mention "airflow" and "dag"
+        text = '"""A hand-written Airflow DAG using the Argo Python API."""\n' + text
+    path.write_text(text)
+    copies = []
+    for relative, original in (beside or {}).items():
+        copy = folder / relative
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(original, copy)
+        copies.append(copy)
+    try:
+        bag = DagBag(str(path))
+        assert not bag.import_errors, bag.import_errors
+        dag = bag.dags[name]
+        run = dag.test(run_conf=conf)
+        with create_session() as session:
+            rows = session.scalars(
+                select(XComModel).where(XComModel.dag_id == name, XComModel.run_id == run.run_id)
+            ).all()
+            xcoms = {(r.task_id, r.map_index, r.key): r.value for r in rows}
+        return run, xcoms
+    finally:
+        path.unlink()
+        for copy in copies:
+            copy.unlink()
+
+
 def nodes_by_name(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {node["displayName"]: node for node in result["nodes"]}
 

@@ -10,7 +10,9 @@ It answers by path, and records every request (time, method, path, headers, body
 * ``/secret``: 200 ``ok`` when the ``X-Api-Key`` header equals :attr:`TestServer.secret`, else 401;
 * ``/headers``: 200 with a repeated ``X-Multi`` header and a JSON content type;
 * ``/slow?delay=S``: 200 after S seconds (tracks how many requests are in flight at once);
-* ``/collect``: 200 ``ok`` (the test reads the request body back from the records).
+* ``/collect``: 200 ``ok`` (the test reads the request body back from the records);
+* any path put into :attr:`TestServer.files`: that content (after the first
+  ``file_failures[path]`` requests, which get a 503).
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class TestServer:
     _counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     port: int = 0
     ssl_context: Any = None
+    files: dict[str, bytes] = field(default_factory=dict)
+    file_failures: dict[str, int] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -111,6 +115,11 @@ class TestServer:
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         path = parts.path
         json_type = [("Content-Type", "application/json")]
+        if path in self.files:
+            self._counts[path] += 1
+            if self._counts[path] <= self.file_failures.get(path, 0):
+                return 503, [], b"busy, try again"
+            return 200, [("Content-Type", "application/octet-stream")], self.files[path]
         if path.startswith("/posts/"):
             return 200, json_type, json.dumps(post(int(path.rsplit("/", 1)[1]))).encode()
         if path.startswith("/status/"):

@@ -198,7 +198,14 @@ def manifest_task_group(
 
 
 def _render(plan: Plan, group_id: str, backend: str | None, external: dict[str, Any], result: str) -> ArgoGroup:
+    from airflow.sdk import TriggerRule
+
     from airflow_argo_provider.render.dag import render_group
 
     group, phase = render_group(plan, group_id, backend, external_items=external, result=result)
+    # Inside the group every task runs whatever its upstreams ended in (Argo's rules decide), but the
+    # group's first tasks only have upstreams outside it: like any Airflow task, the group starts when
+    # those succeeded, so a group placed after a failed task or group does not run.
+    for task in group.roots:
+        task.trigger_rule = TriggerRule.ALL_SUCCESS
     return ArgoGroup(group, phase, plan)

@@ -308,7 +308,7 @@ def local_python() -> str:
             from airflow.configuration import conf
 
             configured = conf.get("argo", "local_python", fallback="") or ""
-        except Exception:
+        except Exception:  # no Airflow configuration
             configured = ""
     return configured or sys.executable
 

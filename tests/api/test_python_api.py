@@ -2,41 +2,13 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from airflow_argo_provider import Backoff, RetryStrategy
 from airflow_argo_provider.manifest import ManifestError
-
-
-def run_python_dag(
-    folder: Path, name: str, source: str, conf: dict[str, Any] | None = None
-) -> tuple[Any, dict[str, Any]]:
-    """Write a DAG file into the dags folder, run its DAG once with dag.test(); return the run and XComs."""
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    path = folder / f"api_{name}.py"
-    path.write_text('"""A hand-written Airflow DAG using the Argo Python API."""\n' + textwrap.dedent(source))
-    try:
-        bag = DagBag(str(path))
-        assert not bag.import_errors, bag.import_errors
-        dag = bag.dags[name]
-        run = dag.test(run_conf=conf)
-        with create_session() as session:
-            rows = session.scalars(
-                select(XComModel).where(XComModel.dag_id == name, XComModel.run_id == run.run_id)
-            ).all()
-            xcoms = {(r.task_id, r.map_index, r.key): r.value for r in rows}
-        return run, xcoms
-    finally:
-        path.unlink()
-
+from tests.conftest import run_python_dag
 
 FANOUT = """
 from airflow.sdk import DAG, Param, task
@@ -107,6 +79,45 @@ def test_a_failed_fan_out_fails_the_group_and_stops_downstream(airflow_db: Path)
         if task == "checks.checks" and key == "argo"
     }
     assert phases == {"checks(0:1)": "Succeeded", "checks(1:2)": "Succeeded", "checks(2:3)": "Failed"}
+
+
+CHAINED = """
+from airflow.sdk import DAG
+from airflow_argo_provider import Container, argo_task_group
+
+with DAG("chained_api", schedule=None) as dag:
+    first = argo_task_group("first", Container(image="busybox", command=["sh", "-c", "exit {{workflow.parameters.code}}"]), parameters={"code": "0"})
+    second = argo_task_group("second", Container(image="busybox", command=["echo", "{{item}}"]), with_items=[1, 2])
+    first >> second
+"""
+
+
+def _states(dag_id: str, run_id: str) -> dict[str, str]:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(
+            select(TaskInstance.task_id, TaskInstance.state).where(
+                TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.map_index < 1
+            )
+        ).all()
+    return {task_id: str(state) for task_id, state in rows}
+
+
+def test_a_group_after_a_failed_group_does_not_run(airflow_db: Path) -> None:
+    run, xcoms = run_python_dag(airflow_db, "chained_api", CHAINED, {"code": "3"})
+    assert str(run.state) == "failed"
+    states = _states("chained_api", run.run_id)
+    assert states["first.first"] == "failed"
+    # The second group's first task waits for the first group's success, as any Airflow task would.
+    assert states["second.second_items"] == "upstream_failed"
+    assert not [k for k in xcoms if k[0] == "second.second" and k[2] == "argo"]
+
+    run, xcoms = run_python_dag(airflow_db, "chained_api", CHAINED, {"code": "0"})
+    assert str(run.state) == "success"
+    assert xcoms[("second.workflow_phase", -1, "return_value")] == [1, 2]
 
 
 MANIFEST = """
