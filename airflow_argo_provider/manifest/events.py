@@ -107,6 +107,10 @@ class _Found:
     problems: list[Problem] = field(default_factory=list)
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _go_string(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -134,12 +138,12 @@ def _normalise(kind: str, value: dict[str, Any]) -> dict[str, Any]:
             if key != "sqs":
                 spec.pop(key, None)
         return data
-    for dep in spec.get("dependencies") or [] if isinstance(spec.get("dependencies"), list) else []:
+    for dep in _list(spec.get("dependencies")):
         filters = dep.get("filters") if isinstance(dep, dict) else None
         for flt in (filters.get("data") or []) if isinstance(filters, dict) else []:
             if isinstance(flt, dict) and isinstance(flt.get("value"), list):
                 flt["value"] = [_go_string(v) for v in flt["value"]]
-    for trigger in spec.get("triggers") or [] if isinstance(spec.get("triggers"), list) else []:
+    for trigger in _list(spec.get("triggers")):
         template = trigger.get("template") if isinstance(trigger, dict) else None
         if not isinstance(template, dict):
             continue
@@ -147,7 +151,7 @@ def _normalise(kind: str, value: dict[str, Any]) -> dict[str, Any]:
             body = template.get(kind_name)
             if not isinstance(body, dict):
                 continue
-            for param in body.get("parameters") or [] if isinstance(body.get("parameters"), list) else []:
+            for param in _list(body.get("parameters")):
                 src = param.get("src") if isinstance(param, dict) else None
                 if isinstance(src, dict) and "value" in src:
                     src["value"] = _go_string(src["value"])
@@ -737,11 +741,11 @@ def _workflow_parameters(workflow: Manifest | None) -> list[str]:
     spec = workflow.data.get("spec") if isinstance(workflow.data, dict) else None
     arguments = spec.get("arguments") if isinstance(spec, dict) else None
     params = arguments.get("parameters") if isinstance(arguments, dict) else None
-    return [str(p.get("name") or "") for p in params or [] if isinstance(p, dict)]
+    return [str(p.get("name") or "") for p in _list(params) if isinstance(p, dict)]
 
 
 def workflow_parameter_list(workflow: Manifest) -> list[dict[str, Any]]:
     spec = workflow.data.get("spec") if isinstance(workflow.data, dict) else None
     arguments = spec.get("arguments") if isinstance(spec, dict) else None
     params = arguments.get("parameters") if isinstance(arguments, dict) else None
-    return [p for p in params or [] if isinstance(p, dict)]
+    return [p for p in _list(params) if isinstance(p, dict)]
