@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from airflow_argo_provider.events.model import (
+    AWS_CONN_ANNOTATION,
     DEFAULT_AWS_CONN_ID,
     DEFAULT_VISIBILITY_TIMEOUT,
     DEFAULT_WAIT_TIME_SECONDS,
+    VISIBILITY_ANNOTATION,
     DataFilter,
     Dispatch,
     Parameter,
@@ -26,16 +28,10 @@ from airflow_argo_provider.events.model import (
     Target,
     dispatch_from_dict,
 )
-from airflow_argo_provider.manifest.events import (
-    AWS_CONN_ANNOTATION,
-    VISIBILITY_ANNOTATION,
-    annotations_of,
-    embedded_workflows,
-    queue_is_url,
-    sqs_events,
-    workflow_parameter_list,
-)
 from airflow_argo_provider.manifest.loader import Manifest, ManifestSet
+
+# airflow_argo_provider.manifest.events is imported only when manifests are read: hera's Argo Events
+# models take a while to import, and a cached folder does not need them.
 
 DESTINATION_PREFIX = "spec.arguments.parameters."
 
@@ -43,7 +39,7 @@ DESTINATION_PREFIX = "spec.arguments.parameters."
 def queue_url(entry: dict[str, Any]) -> str:
     """The URL of an sqs entry's queue: given, or built from the endpoint or region and the account."""
     queue = str(entry.get("queue") or "")
-    if queue_is_url(queue):
+    if queue.startswith(("https://", "http://")):
         return queue
     account = str(entry.get("queueAccountId") or "")
     endpoint = str(entry.get("endpoint") or "")
@@ -55,6 +51,8 @@ def queue_url(entry: dict[str, Any]) -> str:
 
 
 def sqs_source(event_source: Manifest, event_name: str) -> SqsSource:
+    from airflow_argo_provider.manifest.events import annotations_of
+
     entry = event_source.raw["spec"]["sqs"][event_name]
     notes = annotations_of(event_source)
     wait = entry.get("waitTimeSeconds")
@@ -87,6 +85,8 @@ def _filters(dependency: dict[str, Any]) -> tuple[list[DataFilter], str]:
 
 
 def _target(template: dict[str, Any], workflow: Manifest) -> Target:
+    from airflow_argo_provider.manifest.events import workflow_parameter_list
+
     body = template.get("argoWorkflow") or template.get("k8s") or {}
     params = workflow_parameter_list(workflow)
     parameters: list[Parameter] = []
@@ -111,6 +111,10 @@ def _target(template: dict[str, Any], workflow: Manifest) -> Target:
 
 def build_dispatches(mset: ManifestSet) -> list[Dispatch]:
     """The dispatcher plans of every valid Sensor of ``mset`` (whose EventSource and Workflows are valid)."""
+    if not mset.by_kind("Sensor"):
+        return []
+    from airflow_argo_provider.manifest.events import embedded_workflows, sqs_events
+
     events = sqs_events(mset)
     out: list[Dispatch] = []
     for sensor in mset.by_kind("Sensor"):

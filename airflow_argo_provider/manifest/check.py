@@ -37,8 +37,6 @@ from airflow_argo_provider.manifest.yaml_source import Path
 
 def check_set(mset: ManifestSet) -> None:
     """Run every check on every manifest of ``mset``; problems land on the manifests."""
-    from airflow_argo_provider.manifest.events import check_event_manifests
-
     _check_duplicate_names(mset)
     for manifest in mset.manifests:
         if manifest.kind in EVENT_KINDS or manifest.model is None or manifest.spec is None:
@@ -46,7 +44,10 @@ def check_set(mset: ManifestSet) -> None:
         checker = _Checker(manifest, mset)
         checker.run()
         manifest.problems.extend(checker.problems)
-    check_event_manifests(mset)
+    if any(manifest.kind in EVENT_KINDS for manifest in mset.manifests):
+        from airflow_argo_provider.manifest.events import check_event_manifests  # hera's events models: slow import
+
+        check_event_manifests(mset)
 
 
 def _check_duplicate_names(mset: ManifestSet) -> None:

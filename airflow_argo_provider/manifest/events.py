@@ -25,6 +25,7 @@ from hera.events import models as em
 
 from airflow_argo_provider.events import gjson
 from airflow_argo_provider.events.gotemplate import check_template
+from airflow_argo_provider.events.model import AWS_CONN_ANNOTATION, VISIBILITY_ANNOTATION
 from airflow_argo_provider.expressions import ExpressionError
 from airflow_argo_provider.expressions.goregex import compile_regex
 from airflow_argo_provider.manifest.loader import (
@@ -44,9 +45,6 @@ from airflow_argo_provider.manifest.yaml_source import (
 )
 
 EVENT_MODELS: dict[str, Any] = {"EventSource": em.EventSource, "Sensor": em.Sensor}
-# Annotations of EventSources and Sensors (and of templates, for SNS steps).
-AWS_CONN_ANNOTATION = "airflow-argo-provider/aws-conn-id"
-VISIBILITY_ANNOTATION = "airflow-argo-provider/visibility-timeout"
 MAX_VISIBILITY_TIMEOUT = 43_200  # SQS's limit: 12 hours
 
 _DEST = re.compile(r"^spec\.arguments\.parameters\.(\d+)\.value$")
