@@ -16,13 +16,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from airflow_argo_provider.events.model import AWS_CONN_ANNOTATION, DEFAULT_AWS_CONN_ID
 from airflow_argo_provider.operators.base import ArgoNodeOperator
 from airflow_argo_provider.runtime.step import Invocation, RawOutcome
 
 log = logging.getLogger(__name__)
 
-CONNECTION_ANNOTATION = "airflow-argo-provider/aws-conn-id"
-DEFAULT_AWS_CONN_ID = "aws_default"
+CONNECTION_ANNOTATION = AWS_CONN_ANNOTATION
 # AWS error codes that say "try again later".
 TRANSIENT_CODES = frozenset(
     {
