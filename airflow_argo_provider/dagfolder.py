@@ -7,9 +7,10 @@ In a DAG file of Airflow's dags folder::
     globals().update(load_workflows("argo/"))
 
 Relative paths are taken from the calling DAG file's folder. Every Workflow, CronWorkflow
-and (runnable) WorkflowTemplate becomes one DAG. Manifests with problems do not disappear:
-their problems (``FILE:LINE: CODE message``) become an Airflow import error of the DAG file,
-while the valid manifests still load.
+and (runnable) WorkflowTemplate becomes one DAG; every Sensor (with its SQS EventSource) becomes
+a dispatcher DAG, and the Workflow each of its triggers submits a DAG of its own. Manifests with
+problems do not disappear: their problems (``FILE:LINE: CODE message``) become an Airflow import
+error of the DAG file, while the valid manifests still load.
 """
 
 from __future__ import annotations
@@ -66,10 +67,23 @@ def load_workflows(path: str | os.PathLike[str], backend: str | None = None) -> 
         folder = _caller_dir() / folder
     plans, problems = compile_folder(folder)
     dags: dict[str, Any] = {plan.dag_id: render_dag(plan, backend) for plan in plans}
+    dags.update(dispatcher_dags(folder))
     if problems:
         holder = ManifestErrors(problems, str(folder))
         dags[holder.dag_id] = holder
     return dags
+
+
+def dispatcher_dags(folder: Path) -> dict[str, Any]:
+    """The dispatcher DAGs of the folder's (valid) Sensors: one workflow run per SQS message."""
+    from airflow_argo_provider.events.plan import compile_event_folder
+
+    dispatches = compile_event_folder(folder)
+    if not dispatches:
+        return {}
+    from airflow_argo_provider.events.render import render_dispatcher
+
+    return {dispatch.dag_id: render_dispatcher(dispatch) for dispatch in dispatches}
 
 
 def compile_folder(folder: Path) -> tuple[list[Plan], list[Problem]]:

@@ -26,9 +26,12 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_argo_provider.operators.kubernetes",
                     "airflow_argo_provider.operators.http",
+                    "airflow_argo_provider.operators.sns",
+                    "airflow_argo_provider.operators.dispatch",
                 ],
             }
         ],
+        "notifications": ["airflow_argo_provider.notifiers.sns.ArgoSnsNotifier"],
         "config": {
             "argo": {
                 "description": "Settings of airflow-argo-provider.",

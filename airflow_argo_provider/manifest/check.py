@@ -17,6 +17,7 @@ from airflow_argo_provider.manifest.artifacts import artifact_problems
 from airflow_argo_provider.manifest.loader import (
     DAG_ID_ANNOTATION,
     DAG_KINDS,
+    EVENT_KINDS,
     TEMPLATE_KINDS,
     WORKFLOW_KINDS,
     Manifest,
@@ -39,15 +40,19 @@ def check_set(mset: ManifestSet) -> None:
     """Run every check on every manifest of ``mset``; problems land on the manifests."""
     _check_duplicate_names(mset)
     for manifest in mset.manifests:
-        if manifest.model is None or manifest.spec is None:
+        if manifest.kind in EVENT_KINDS or manifest.model is None or manifest.spec is None:
             continue
         checker = _Checker(manifest, mset)
         checker.run()
         manifest.problems.extend(checker.problems)
+    if any(manifest.kind in EVENT_KINDS for manifest in mset.manifests):
+        from airflow_argo_provider.manifest.events import check_event_manifests  # hera's events models: slow import
+
+        check_event_manifests(mset)
 
 
 def _check_duplicate_names(mset: ManifestSet) -> None:
-    """Workflows, CronWorkflows and WorkflowTemplates become DAGs: their ids must be unique.
+    """Workflows, CronWorkflows, WorkflowTemplates and Sensors become DAGs: their ids must be unique.
 
     (Cluster)WorkflowTemplates are also looked up by name, so they must be unique per kind.
     """
@@ -56,7 +61,7 @@ def _check_duplicate_names(mset: ManifestSet) -> None:
         if not manifest.name:
             continue
         keys = []
-        if manifest.kind in DAG_KINDS:
+        if manifest.kind in DAG_KINDS or manifest.kind == "Sensor":  # a Sensor becomes a dispatcher DAG
             keys.append(("dag", manifest.dag_id))
         if manifest.kind in TEMPLATE_KINDS:
             keys.append((manifest.kind, manifest.name))

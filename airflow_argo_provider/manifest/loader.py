@@ -33,6 +33,9 @@ WORKFLOW_KINDS = ("Workflow", "CronWorkflow")
 TEMPLATE_KINDS = ("WorkflowTemplate", "ClusterWorkflowTemplate")
 # Kinds that become an Airflow DAG each.
 DAG_KINDS = ("Workflow", "CronWorkflow", "WorkflowTemplate")
+# Argo Events kinds: SQS event sources and the Sensors that become dispatcher DAGs
+# (see airflow_argo_provider.manifest.events).
+EVENT_KINDS = ("EventSource", "Sensor")
 # Overrides the DAG id (by default the manifest's name), e.g. when two manifests share a
 # ``generateName``.
 DAG_ID_ANNOTATION = "airflow-argo-provider/dag-id"
@@ -215,8 +218,13 @@ def read_document(doc: YamlDocument, file: str, into: ManifestSet) -> None:
             return
         into.file_problems.append(Problem("AAP012", f"{kind} has no metadata.name", file, doc.line))
         return
+    if kind in EVENT_KINDS:
+        from airflow_argo_provider.manifest.events import read_event_document
+
+        read_event_document(doc, file, into)
+        return
     if kind not in KIND_MODELS:
-        supported = ", ".join(KIND_MODELS)
+        supported = ", ".join([*KIND_MODELS, *EVENT_KINDS])
         into.file_problems.append(
             Problem(
                 "AAP109", f"kind {kind} is not compiled (supported: {supported})", file, doc.line_of(("kind",)), "kind"

@@ -58,6 +58,23 @@ _CATALOGUE = [
         "An artifact is malformed (no path, two sources, a `from` that is not one reference), or "
         "`artifactRepositoryRef` names a ConfigMap or key that is not in the folder tree.",
     ),
+    Code(
+        "AAP041",
+        "unknown event source",
+        "A Sensor dependency names an EventSource, or an event of it, that is not in the folder tree.",
+    ),
+    Code(
+        "AAP042",
+        "invalid sensor setting",
+        "A Sensor filter or trigger parameter is malformed: a path, template, comparator, type or `dest` "
+        "that cannot work.",
+    ),
+    Code(
+        "AAP043",
+        "SQS queue URL unknown",
+        "An SQS event source names its queue without `queueAccountId`; the queue URL is not looked up "
+        "while DAGs are parsed, so give the account id or the queue URL.",
+    ),
     Code("AAP101", "unsupported: resource template", "`resource` templates manipulate cluster objects."),
     Code("AAP102", "unsupported: data template", "`data` templates (artifact transformations) are not run."),
     Code(
@@ -77,7 +94,7 @@ _CATALOGUE = [
     Code(
         "AAP109",
         "unsupported: kind",
-        "Only Workflow, WorkflowTemplate, ClusterWorkflowTemplate and CronWorkflow are compiled.",
+        "Only Workflow, WorkflowTemplate, ClusterWorkflowTemplate, CronWorkflow, EventSource and Sensor are compiled.",
     ),
     Code(
         "AAP110",
@@ -103,6 +120,18 @@ _CATALOGUE = [
         "AAP114",
         "unsupported: workflow feature",
         "A workflow-level feature that changes how the run is scheduled or stored is not run.",
+    ),
+    Code(
+        "AAP120",
+        "unsupported: event source type",
+        "Only `sqs` event sources start workflows; other EventSource types (webhook, kafka, ...) are not run.",
+    ),
+    Code(
+        "AAP121",
+        "unsupported: sensor feature",
+        "A Sensor feature that is not run: several dependencies (event correlation), transforms, filters "
+        "other than `data`, trigger types other than `argoWorkflow` (or `k8s` creating a Workflow), "
+        "operations other than submit.",
     ),
     Code("AAP201", "note: no effect", "The field is accepted but has no effect under Airflow; the message says why."),
 ]

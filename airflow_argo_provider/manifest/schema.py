@@ -127,10 +127,11 @@ def normalise(kind: str, value: Any) -> Any:
 
 
 def validate_model(
-    kind: str, doc: YamlDocument, file: str, data: Any
+    kind: str, doc: YamlDocument, file: str, data: Any, model_cls: type[pydantic.BaseModel] | None = None
 ) -> tuple[pydantic.BaseModel | None, list[Problem]]:
-    """Validate one (normalised) document against the model of its kind; return it with its problems."""
-    model_cls = KIND_MODELS[kind]
+    """Validate one (normalised) document against the model of its kind (or ``model_cls``);
+    return it with its problems."""
+    model_cls = model_cls or KIND_MODELS[kind]
     try:
         model = model_cls.model_validate(data)
     except pydantic.ValidationError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from airflow_argo_provider.manifest.plugins import plugin_findings
 from airflow_argo_provider.manifest.yaml_source import Path
 from airflow_argo_provider.plan.locks import LockError, lock_of
 
@@ -18,7 +19,8 @@ Finding = tuple[Path, str, str]
 
 SUPPORTED_ARTIFACT_STORES: frozenset[str] = frozenset({"s3", "http", "raw"})
 ALL_ARTIFACT_STORES = ("s3", "gcs", "azure", "oss", "hdfs", "git", "artifactory", "http", "raw", "plugin")
-NATIVE_PLUGINS: frozenset[str] = frozenset()
+# Executor plugins run natively in the worker (their bodies are checked in manifest/plugins.py).
+NATIVE_PLUGINS: frozenset[str] = frozenset({"sns"})
 
 _TEMPLATE_BODIES = {
     "resource": ("AAP101", "resource templates (create/patch/delete cluster objects) are not run"),
@@ -136,7 +138,13 @@ def _template_features(template: dict[str, Any], path: Path) -> Iterator[Finding
     if isinstance(plugin, dict):
         names = [n for n in plugin if n not in NATIVE_PLUGINS]
         if names:
-            yield (*path, "plugin"), "AAP108", f"executor plugin {names[0]!r} is not run"
+            native = ", ".join(sorted(NATIVE_PLUGINS))
+            yield (*path, "plugin"), "AAP108", f"executor plugin {names[0]!r} is not run (only {native})"
+        elif len(plugin) != 1:
+            yield (*path, "plugin"), "AAP029", "a plugin template names exactly one plugin"
+        for name in plugin:
+            if name in NATIVE_PLUGINS:
+                yield from plugin_findings(str(name), plugin[name], (*path, "plugin", name))
     location = template.get("archiveLocation")
     if isinstance(location, dict):
         stores = [k for k in ALL_ARTIFACT_STORES if location.get(k) is not None and k != "s3"]

@@ -24,6 +24,8 @@ OPERATORS: dict[tuple[str, str], str] = {
     # The same requests everywhere; only where secretKeyRef headers are read from differs.
     ("local", "http"): "airflow_argo_provider.operators.http:ArgoHttpOperator",
     ("kubernetes", "http"): "airflow_argo_provider.operators.http:ArgoKubernetesHttpOperator",
+    # Executor plugins run natively in the worker (only sns passes the manifest checks).
+    ("*", "plugin"): "airflow_argo_provider.operators.sns:ArgoSnsOperator",
 }
 
 # backend -> "module:function(dag, plan, last_task)" adding run-level tasks around the workflow
