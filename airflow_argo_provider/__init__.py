@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "load_workflows": "airflow_argo_provider.dagfolder",
     "ArgoGroup": "airflow_argo_provider.api",
+    "ArgoSnsNotifier": "airflow_argo_provider.notifiers.sns",
     "Backoff": "airflow_argo_provider.api",
     "Container": "airflow_argo_provider.api",
     "Http": "airflow_argo_provider.api",
@@ -20,6 +21,7 @@ _LAZY = {
     "Script": "airflow_argo_provider.api",
     "argo_task_group": "airflow_argo_provider.api",
     "manifest_task_group": "airflow_argo_provider.api",
+    "notify_on_exit": "airflow_argo_provider.notifiers.sns",
     "with_sequence": "airflow_argo_provider.api",
 }
 

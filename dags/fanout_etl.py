@@ -105,7 +105,7 @@ with DAG(
         ),
     )
 
-    @task
+    @task(**RetryStrategy(limit=2, backoff=Backoff("5s")).airflow_kwargs())
     def load(rows: list[dict[str, Any]]) -> dict[str, Any]:
         """The aggregate (``aggregate.output``) into PostgreSQL, replacing what this run loaded before."""
         from airflow.providers.postgres.hooks.postgres import PostgresHook
@@ -135,7 +135,6 @@ with DAG(
         return {"table": table, "rows": len(rows), "workflow": workflow}
 
     loaded = load(aggregate.output)
-    RetryStrategy(limit=2, backoff=Backoff("5s")).apply(loaded.operator)
 
     for transformer in transformers:
         ingest >> transformer >> merge

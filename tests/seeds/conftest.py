@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.aws.conftest import aws, subscribed_topic  # noqa: F401 (fixtures of the AWS examples)
 from tests.http_server import TestServer
 
 PG_HOST, PG_PORT, PG_DATABASE, PG_USER = "127.0.0.1", 5432, "test", "postgres"
