@@ -18,7 +18,7 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: install
-	$(BIN)/airflow-argo validate dags
+	$(BIN)/python scripts/demo.py
 
 lint: install
 	$(BIN)/ruff check .
