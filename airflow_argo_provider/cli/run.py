@@ -20,7 +20,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, TextIO
 
 LOCAL_HOME = ".airflow-argo"
@@ -239,48 +238,6 @@ def _import_models_before_threads() -> None:
     configure_mappers()
 
 
-def _store_for(dag_id: str, run_id: str) -> Any:
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    from airflow_argo_provider.runtime.records import XCOM_KEY
-    from airflow_argo_provider.runtime.store import MemoryStore
-
-    payloads: dict[str, list[dict[str, Any]]] = {}
-    states: dict[tuple[str, int], str] = {}
-    backend = _custom_xcom_backend()
-    with create_session() as session:
-        for row in session.scalars(
-            select(XComModel).where(XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.key == XCOM_KEY)
-        ):
-            value = row.value
-            if isinstance(value, str):
-                with contextlib.suppress(ValueError):
-                    value = json.loads(value)
-            if backend is not None:
-                # A custom XCom backend (e.g. object storage for large values) keeps only a reference here.
-                value = backend.deserialize_value(SimpleNamespace(value=value))
-            payloads.setdefault(row.task_id, []).append(value)
-        for task_id, map_index, state in session.execute(
-            select(TaskInstance.task_id, TaskInstance.map_index, TaskInstance.state).where(
-                TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id
-            )
-        ):
-            states[(task_id, map_index)] = str(state)
-    return MemoryStore(payloads, states)
-
-
-def _custom_xcom_backend() -> Any:
-    """The configured ``[core] xcom_backend`` when it is not Airflow's default, else None."""
-    from airflow.sdk.bases.xcom import BaseXCom
-    from airflow.sdk.execution_time.xcom import resolve_xcom_backend
-
-    backend = resolve_xcom_backend()
-    return None if backend is BaseXCom else backend
-
-
 def _iso(moment: Any) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else None
 
@@ -437,9 +394,10 @@ def report(plan: Any, dag_id: str, dag_run: Any, seconds: float) -> dict[str, An
     from airflow_argo_provider.plan.model import WORKFLOW_PHASE_ID
     from airflow_argo_provider.runtime.context import workflow_vars
     from airflow_argo_provider.runtime.report import node_report
+    from airflow_argo_provider.runtime.store import database_store
     from airflow_argo_provider.runtime.view import RunView
 
-    store = _store_for(dag_id, dag_run.run_id)
+    store = database_store(dag_id, dag_run.run_id)
     context = {
         "run_id": dag_run.run_id,
         "dag_run": dag_run,
