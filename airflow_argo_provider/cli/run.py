@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 LOCAL_HOME = ".airflow-argo"
 STUB_NAME = "airflow_argo_run.py"
@@ -32,12 +32,7 @@ def add_parser(sub: Any) -> None:
         help="run a manifest once through Airflow and print its nodes",
         description="Compile an Argo manifest and run it once with Airflow (dag.test()).",
     )
-    run.add_argument("file", metavar="FILE")
-    run.add_argument(
-        "-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", help="a workflow parameter (repeatable)"
-    )
-    run.add_argument("--parameter-file", metavar="F", help="YAML or JSON file of parameters")
-    run.add_argument("--entrypoint", metavar="T", help="run this template instead of spec.entrypoint")
+    add_input_arguments(run, "run")
     run.add_argument("--backend", choices=("local", "kubernetes"), default=None)
     run.add_argument(
         "--templates",
@@ -63,8 +58,56 @@ def add_parser(sub: Any) -> None:
     run.set_defaults(handler=run_command)
 
 
+def add_input_arguments(parser: Any, verb: str) -> None:
+    """FILE, its parameters and ``--entrypoint``: the input of ``run`` and ``render``."""
+    parser.add_argument("file", metavar="FILE")
+    parser.add_argument(
+        "-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", help="a workflow parameter (repeatable)"
+    )
+    parser.add_argument("--parameter-file", metavar="F", help="YAML or JSON file of parameters")
+    parser.add_argument("--entrypoint", metavar="T", help=f"{verb} this template instead of spec.entrypoint")
+
+
 class InvalidInput(Exception):
     pass
+
+
+class CommandInput(NamedTuple):
+    file: Path
+    params: dict[str, str]
+    library: Path
+    manifest: Any
+    mset: Any
+
+
+def read_input(args: argparse.Namespace, templates: str | None = None) -> CommandInput | None:
+    """FILE, its parameters and its runnable manifest; None once the reason why not is printed
+    (exit status 2). ``templates``: the folder of the WorkflowTemplates (default: FILE's folder)."""
+    err = sys.stderr
+    file = Path(args.file).resolve()
+    try:
+        params = parse_parameters(args.parameter, args.parameter_file)
+        if not file.is_file():
+            raise InvalidInput(f"{args.file}: no such file")
+    except InvalidInput as exc:
+        print(f"error: {exc}", file=err)
+        return None
+    from airflow_argo_provider.manifest import load_paths
+    from airflow_argo_provider.manifest.loader import runnable_manifest
+
+    library = Path(templates).resolve() if templates else file.parent
+    mset = load_paths([library] if file.is_relative_to(library) else [library, file])
+    manifest = runnable_manifest(mset, str(file), args.entrypoint)
+    # One run or render of FILE is not disturbed by a DAG id it shares with another manifest (AAP013).
+    problems = [p for p in mset.problems if p.file == str(file) and not p.note and p.code != "AAP013"]
+    if problems:
+        for problem in problems:
+            print(problem.format(), file=err)
+        return None
+    if manifest is None:
+        print(f"{file}: no runnable Workflow, CronWorkflow or WorkflowTemplate", file=err)
+        return None
+    return CommandInput(file, params, library, manifest, mset)
 
 
 class DagLoadError(Exception):
@@ -248,30 +291,13 @@ def run_command(args: argparse.Namespace) -> int:
     warnings.simplefilter("ignore", DeprecationWarning)
     json_out = args.output == "json"
     err = sys.stderr
-    file = Path(args.file).resolve()
-    try:
-        params = parse_parameters(args.parameter, args.parameter_file)
-        if not file.is_file():
-            raise InvalidInput(f"{args.file}: no such file")
-    except InvalidInput as exc:
-        print(f"error: {exc}", file=err)
-        return 2
     # Check the manifest before touching Airflow: invalid input exits 2 with its problems.
-    from airflow_argo_provider.manifest import ManifestError, load_paths
-    from airflow_argo_provider.manifest.loader import runnable_manifest
+    command_input = read_input(args, args.templates)
+    if command_input is None:
+        return 2
+    file, params, library = command_input.file, command_input.params, command_input.library
+    from airflow_argo_provider.manifest import ManifestError
 
-    library = Path(args.templates).resolve() if args.templates else file.parent
-    mset = load_paths([library] if file.is_relative_to(library) else [library, file])
-    manifest = runnable_manifest(mset, str(file), args.entrypoint)
-    # Running one manifest, a DAG id it shares with another manifest of the folder (AAP013) is harmless.
-    problems = [p for p in mset.problems if p.file == str(file) and not p.note and p.code != "AAP013"]
-    if manifest is None and not problems:
-        print(f"{file}: no runnable Workflow, CronWorkflow or WorkflowTemplate", file=err)
-        return 2
-    if problems:
-        for problem in problems:
-            print(problem.format(), file=err)
-        return 2
     dags = _setup_environment(args.airflow_home)
     if args.parallel:
         _configure_executor(args.parallel)
