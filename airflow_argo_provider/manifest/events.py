@@ -33,6 +33,7 @@ from airflow_argo_provider.manifest.loader import (
     Manifest,
     ManifestSet,
     _workflow_name,
+    header_problems,
 )
 from airflow_argo_provider.manifest.problems import Problem
 from airflow_argo_provider.manifest.schema import normalise, validate_model
@@ -216,20 +217,7 @@ def read_event_document(doc: YamlDocument, file: str, into: ManifestSet) -> None
     """Read one EventSource or Sensor (and the Workflows a Sensor's triggers submit) into ``into``."""
     value = doc.value
     kind = value["kind"]
-    problems: list[Problem] = []
-    api_version = value.get("apiVersion")
-    if api_version != ARGO_API_VERSION:
-        problems.append(
-            Problem(
-                "AAP002",
-                f"apiVersion must be {ARGO_API_VERSION} (got {api_version!r})",
-                file,
-                doc.line_of(("apiVersion",)),
-                "apiVersion",
-            )
-        )
-    for path, line in doc.duplicate_keys:
-        problems.append(Problem("AAP003", "key appears more than once", file, line, format_path(path)))
+    problems = header_problems(doc, file)
     data = _normalise(kind, value)
     model, schema_problems = validate_model(kind, doc, file, data, model_cls=EVENT_MODELS[kind])
     problems.extend(schema_problems)
@@ -363,6 +351,14 @@ class _Checker:
         if problem not in self.problems:
             self.problems.append(problem)
 
+    def mapping(self, parent: dict[str, Any], key: str, path: Path) -> dict[str, Any] | None:
+        """``parent[key]`` (at ``path + (key,)``) when it is a mapping; else AAP010 (required) and None."""
+        value = parent.get(key)
+        if not isinstance(value, dict):
+            self.add("AAP010", f"{key} is required", (*path, key))
+            return None
+        return value
+
     def check_annotations(self) -> None:
         notes = annotations_of(self.manifest)
         conn = notes.get(AWS_CONN_ANNOTATION)
@@ -385,9 +381,8 @@ class _Checker:
 class _EventSourceChecker(_Checker):
     def run(self) -> list[Problem]:
         self.check_annotations()
-        spec = self.manifest.raw.get("spec")
-        if not isinstance(spec, dict):
-            self.add("AAP010", "spec is required", ("spec",))
+        spec = self.mapping(self.manifest.raw, "spec", ())
+        if spec is None:
             return self.problems
         known = set(event_source_types())
         types = [k for k in spec if k in known and k != "sqs"]
@@ -463,9 +458,8 @@ class _SensorChecker(_Checker):
 
     def run(self) -> list[Problem]:
         self.check_annotations()
-        spec = self.manifest.raw.get("spec")
-        if not isinstance(spec, dict):
-            self.add("AAP010", "spec is required", ("spec",))
+        spec = self.mapping(self.manifest.raw, "spec", ())
+        if spec is None:
             return self.problems
         for key, reason in _SENSOR_SETTINGS.items():
             if spec.get(key) is not None:
@@ -591,9 +585,8 @@ class _SensorChecker(_Checker):
 
     # -- triggers -----------------------------------------------------------------------------------
     def _trigger(self, trigger: dict[str, Any], path: Path, dep_name: str, names: set[str]) -> None:
-        template = trigger.get("template")
-        if not isinstance(template, dict):
-            self.add("AAP010", "template is required", (*path, "template"))
+        template = self.mapping(trigger, "template", path)
+        if template is None:
             return
         tpath = (*path, "template")
         name = template.get("name")
@@ -701,9 +694,8 @@ class _SensorChecker(_Checker):
             self.add(
                 "AAP042", f"operation must be overwrite, append or prepend (got {operation!r})", (*path, "operation")
             )
-        src = param.get("src")
-        if not isinstance(src, dict):
-            self.add("AAP010", "src is required", (*path, "src"))
+        src = self.mapping(param, "src", path)
+        if src is None:
             return
         spath = (*path, "src")
         dep = src.get("dependencyName")
