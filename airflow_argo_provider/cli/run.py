@@ -289,6 +289,9 @@ def run_command(args: argparse.Namespace) -> int:
     import warnings
 
     warnings.simplefilter("ignore", DeprecationWarning)
+    # dag.test() serves the execution API in process through starlette's test client, which warns
+    # about the httpx it is given; nothing a user of this command can act on.
+    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`", category=UserWarning)
     json_out = args.output == "json"
     err = sys.stderr
     # Check the manifest before touching Airflow: invalid input exits 2 with its problems.
@@ -453,16 +456,31 @@ def report(plan: Any, dag_id: str, dag_run: Any, seconds: float) -> dict[str, An
     }
 
 
+def _one_line(text: str) -> str:
+    """``text`` with its runs of white space (newlines too) as single spaces."""
+    return " ".join(text.split())
+
+
+def _retried(count: int) -> str:
+    return f"after {count} retr{'y' if count == 1 else 'ies'}" if count else ""
+
+
 def print_table(result: dict[str, Any], out: TextIO) -> None:
     nodes = result["nodes"]
     width = max([len(n["displayName"]) for n in nodes] + [4])
     print(f"\n{'NODE':<{width}}  {'PHASE':<10}  MESSAGE", file=out)
     for node in nodes:
-        message = node["message"] or ""
-        result_text = node["outputs"].get("result")
+        message = _one_line(node["message"] or "")
+        result_text = _one_line(node["outputs"].get("result") or "")
         if not message and result_text:
             message = "result: " + (result_text if len(result_text) < 60 else result_text[:57] + "...")
-        print(f"{node['displayName']:<{width}}  {node['phase']:<10}  {message}", file=out)
-    print(f"\n{result['name']}: {result['phase']}" + (f" ({result['message']})" if result["message"] else ""), file=out)
+        retried = _retried(node.get("retries") or 0)
+        if retried:
+            message = f"{message} ({retried})" if message else retried
+        print(f"{node['displayName']:<{width}}  {node['phase']:<10}  {message}".rstrip(), file=out)
+    print(
+        f"\n{result['name']}: {result['phase']}" + (f" ({_one_line(result['message'])})" if result["message"] else ""),
+        file=out,
+    )
     if result["outputs"]["parameters"]:
         print(f"outputs: {json.dumps(result['outputs']['parameters'])}", file=out)
