@@ -36,7 +36,7 @@ from airflow_argo_provider.manifest.loader import (
     header_problems,
 )
 from airflow_argo_provider.manifest.problems import Problem
-from airflow_argo_provider.manifest.schema import normalise, validate_model
+from airflow_argo_provider.manifest.schema import any_string, normalise, validate_model
 from airflow_argo_provider.manifest.yaml_source import (
     Path,
     YamlDocument,
@@ -110,14 +110,6 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _go_string(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return value
-
-
 def _normalise(kind: str, value: dict[str, Any]) -> dict[str, Any]:
     """The document as Argo Events reads it: int64 and string fields written as YAML scalars become
     strings where the generated models expect them; ``apiVersion``/``kind`` are left out (the
@@ -131,7 +123,7 @@ def _normalise(kind: str, value: dict[str, Any]) -> dict[str, Any]:
     if kind == "EventSource":
         for entry in (spec.get("sqs") or {}).values() if isinstance(spec.get("sqs"), dict) else ():
             if isinstance(entry, dict) and "waitTimeSeconds" in entry:
-                entry["waitTimeSeconds"] = _go_string(entry["waitTimeSeconds"])
+                entry["waitTimeSeconds"] = any_string(entry["waitTimeSeconds"])
         # Other event source types are rejected as a whole (AAP120), not field by field.
         for key in event_source_types():
             if key != "sqs":
@@ -141,7 +133,7 @@ def _normalise(kind: str, value: dict[str, Any]) -> dict[str, Any]:
         filters = dep.get("filters") if isinstance(dep, dict) else None
         for flt in (filters.get("data") or []) if isinstance(filters, dict) else []:
             if isinstance(flt, dict) and isinstance(flt.get("value"), list):
-                flt["value"] = [_go_string(v) for v in flt["value"]]
+                flt["value"] = [any_string(v) for v in flt["value"]]
     for trigger in _list(spec.get("triggers")):
         template = trigger.get("template") if isinstance(trigger, dict) else None
         if not isinstance(template, dict):
@@ -153,7 +145,7 @@ def _normalise(kind: str, value: dict[str, Any]) -> dict[str, Any]:
             for param in _list(body.get("parameters")):
                 src = param.get("src") if isinstance(param, dict) else None
                 if isinstance(src, dict) and "value" in src:
-                    src["value"] = _go_string(src["value"])
+                    src["value"] = any_string(src["value"])
             source = body.get("source")
             if isinstance(source, dict) and "resource" in source:
                 source.pop("resource")
