@@ -24,9 +24,10 @@ is stored as ``KEYFORMAT/NAME.tgz`` (``NAME.zip`` for zip, the path's base name 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
+
+from airflow_argo_provider.settings import setting
 
 DEFAULT_KEY_FORMAT = "{{workflow.name}}/{{pod.name}}"
 DEFAULT_CONFIG_MAP = "artifact-repositories"
@@ -125,23 +126,11 @@ def _annotation(obj: Mapping[str, Any] | None) -> str | None:
 _CONFIGURED: dict[str, dict[str, Any] | None] = {}
 
 
-def _setting(key: str, airflow_config: bool = True) -> str | None:
-    value = os.environ.get(f"AIRFLOW__ARGO__{key.upper()}")
-    if value is None and airflow_config:
-        try:
-            from airflow.configuration import conf
-
-            value = conf.get("argo", key, fallback=None)
-        except Exception:
-            value = None
-    return value or None
-
-
 def configured(airflow_config: bool = True) -> dict[str, Any] | None:
     """The deployment's repository: ``[argo] artifact_repository``, else the connection
     ``argo_artifacts``; None when neither is set. Raises RepositoryError when malformed.
     ``airflow_config=False`` reads the environment only (``airflow-argo render``)."""
-    text = _setting("artifact_repository", airflow_config)
+    text = setting("artifact_repository", airflow_config=airflow_config)
     if text:
         cached = _CONFIGURED.get(text)
         if cached is None:

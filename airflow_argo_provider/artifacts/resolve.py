@@ -39,8 +39,9 @@ from airflow_argo_provider.artifacts.model import (
     store_of,
 )
 from airflow_argo_provider.expressions import ExpressionError, evaluate, substitute, template_variables
-from airflow_argo_provider.expressions.template import build_env
+from airflow_argo_provider.expressions.template import build_env, templated_strings
 from airflow_argo_provider.runtime.view import NOT_LOADED
+from airflow_argo_provider.settings import setting
 
 if TYPE_CHECKING:
     from airflow_argo_provider.plan.model import Node, Plan
@@ -48,20 +49,6 @@ if TYPE_CHECKING:
 
 SOURCES = ("from", "fromExpression", "s3", "http", "raw")
 _REF = re.compile(r"^(steps|tasks)\.([^.\[\]]+)")
-
-
-def _setting(key: str) -> str | None:
-    return repository._setting(key)
-
-
-def _substitute_tree(value: Any, sub: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return sub(value) if "{{" in value else value
-    if isinstance(value, dict):
-        return {k: _substitute_tree(v, sub) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute_tree(v, sub) for v in value]
-    return value
 
 
 # -- S3 locations --------------------------------------------------------------------------------
@@ -96,7 +83,7 @@ def finish_s3(spec: Mapping[str, Any], repo: Mapping[str, Any] | None, what: str
                 "(set [argo] artifact_repository, or spec.artifactRepositoryRef)"
             )
         out = {**copy.deepcopy(dict(repo["s3"])), **out}
-    override = _setting("artifact_endpoint_override")
+    override = setting("artifact_endpoint_override")
     if override:
         out["endpoint"] = override
         out.pop("insecure", None)
@@ -221,7 +208,7 @@ def _argument_source(
         except ExpressionError as exc:
             raise ArtifactError(f"{what}: {exc}") from None
 
-    location = {store: _substitute_tree(copy.deepcopy(spec[store]), sub)}
+    location = {store: templated_strings(copy.deepcopy(spec[store]), sub)}
     return True, location
 
 
@@ -398,7 +385,7 @@ def output_artifacts(
         s3 = spec.get("s3")
         if s3 is None and store_of(dict(spec)) is not None:
             raise ArtifactError(f"{what}: output artifacts are stored in S3 only")
-        location = _substitute_tree(copy.deepcopy(s3 or {}), functools.partial(sub, what=what))
+        location = templated_strings(copy.deepcopy(s3 or {}), functools.partial(sub, what=what))
         needs_repo = not location.get("bucket") or not location.get("key")
         repo_value = repo_for() if needs_repo else None
         if not location.get("bucket") and repo_value is None and local_root:

@@ -15,23 +15,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any, TextIO
 
 
 def add_parser(sub: Any) -> None:
+    from airflow_argo_provider.cli.run import add_input_arguments
+
     render = sub.add_parser(
         "render",
         help="print the plan and the pod of each step, without a cluster",
         description="Print the plan of an Argo manifest and, for each container or script step, the pod "
         "manifest the Kubernetes backend would create. Run-time values are shown as {{...}} placeholders.",
     )
-    render.add_argument("file", metavar="FILE")
-    render.add_argument(
-        "-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", help="a workflow parameter (repeatable)"
-    )
-    render.add_argument("--parameter-file", metavar="F", help="YAML or JSON file of parameters")
-    render.add_argument("--entrypoint", metavar="T", help="render this template instead of spec.entrypoint")
+    add_input_arguments(render, "render")
     render.add_argument(
         "--backend",
         choices=("kubernetes",),
@@ -42,31 +38,16 @@ def add_parser(sub: Any) -> None:
 
 
 def render_command(args: argparse.Namespace) -> int:
-    from airflow_argo_provider.cli.run import InvalidInput, parse_parameters
-    from airflow_argo_provider.manifest import ManifestError, load_paths
-    from airflow_argo_provider.manifest.loader import runnable_manifest
+    from airflow_argo_provider.cli.run import read_input
+    from airflow_argo_provider.manifest import ManifestError
     from airflow_argo_provider.plan.build import build_plan
 
     err = sys.stderr
-    file = Path(args.file).resolve()
-    try:
-        params = parse_parameters(args.parameter, args.parameter_file)
-        if not file.is_file():
-            raise InvalidInput(f"{args.file}: no such file")
-    except InvalidInput as exc:
-        print(f"error: {exc}", file=err)
+    command_input = read_input(args)
+    if command_input is None:
         return 2
-    mset = load_paths([file.parent])
-    manifest = runnable_manifest(mset, str(file), args.entrypoint)
+    params, manifest, mset = command_input.params, command_input.manifest, command_input.mset
     # A DAG id shared with another manifest of the folder (AAP013) does not change the pods.
-    problems = [p for p in mset.problems if p.file == str(file) and not p.note and p.code != "AAP013"]
-    if problems:
-        for problem in problems:
-            print(problem.format(), file=err)
-        return 2
-    if manifest is None:
-        print(f"{file}: no runnable Workflow, CronWorkflow or WorkflowTemplate", file=err)
-        return 2
     manifest.problems = [p for p in manifest.problems if p.code != "AAP013"]
     if args.entrypoint:
         spec = manifest.data["spec"]["workflowSpec"] if manifest.kind == "CronWorkflow" else manifest.data["spec"]

@@ -20,8 +20,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 LOCAL_HOME = ".airflow-argo"
 STUB_NAME = "airflow_argo_run.py"
@@ -33,12 +32,7 @@ def add_parser(sub: Any) -> None:
         help="run a manifest once through Airflow and print its nodes",
         description="Compile an Argo manifest and run it once with Airflow (dag.test()).",
     )
-    run.add_argument("file", metavar="FILE")
-    run.add_argument(
-        "-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", help="a workflow parameter (repeatable)"
-    )
-    run.add_argument("--parameter-file", metavar="F", help="YAML or JSON file of parameters")
-    run.add_argument("--entrypoint", metavar="T", help="run this template instead of spec.entrypoint")
+    add_input_arguments(run, "run")
     run.add_argument("--backend", choices=("local", "kubernetes"), default=None)
     run.add_argument(
         "--templates",
@@ -64,8 +58,56 @@ def add_parser(sub: Any) -> None:
     run.set_defaults(handler=run_command)
 
 
+def add_input_arguments(parser: Any, verb: str) -> None:
+    """FILE, its parameters and ``--entrypoint``: the input of ``run`` and ``render``."""
+    parser.add_argument("file", metavar="FILE")
+    parser.add_argument(
+        "-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", help="a workflow parameter (repeatable)"
+    )
+    parser.add_argument("--parameter-file", metavar="F", help="YAML or JSON file of parameters")
+    parser.add_argument("--entrypoint", metavar="T", help=f"{verb} this template instead of spec.entrypoint")
+
+
 class InvalidInput(Exception):
     pass
+
+
+class CommandInput(NamedTuple):
+    file: Path
+    params: dict[str, str]
+    library: Path
+    manifest: Any
+    mset: Any
+
+
+def read_input(args: argparse.Namespace, templates: str | None = None) -> CommandInput | None:
+    """FILE, its parameters and its runnable manifest; None once the reason why not is printed
+    (exit status 2). ``templates``: the folder of the WorkflowTemplates (default: FILE's folder)."""
+    err = sys.stderr
+    file = Path(args.file).resolve()
+    try:
+        params = parse_parameters(args.parameter, args.parameter_file)
+        if not file.is_file():
+            raise InvalidInput(f"{args.file}: no such file")
+    except InvalidInput as exc:
+        print(f"error: {exc}", file=err)
+        return None
+    from airflow_argo_provider.manifest import load_paths
+    from airflow_argo_provider.manifest.loader import runnable_manifest
+
+    library = Path(templates).resolve() if templates else file.parent
+    mset = load_paths([library] if file.is_relative_to(library) else [library, file])
+    manifest = runnable_manifest(mset, str(file), args.entrypoint)
+    # One run or render of FILE is not disturbed by a DAG id it shares with another manifest (AAP013).
+    problems = [p for p in mset.problems if p.file == str(file) and not p.note and p.code != "AAP013"]
+    if problems:
+        for problem in problems:
+            print(problem.format(), file=err)
+        return None
+    if manifest is None:
+        print(f"{file}: no runnable Workflow, CronWorkflow or WorkflowTemplate", file=err)
+        return None
+    return CommandInput(file, params, library, manifest, mset)
 
 
 class DagLoadError(Exception):
@@ -239,48 +281,6 @@ def _import_models_before_threads() -> None:
     configure_mappers()
 
 
-def _store_for(dag_id: str, run_id: str) -> Any:
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    from airflow_argo_provider.runtime.records import XCOM_KEY
-    from airflow_argo_provider.runtime.store import MemoryStore
-
-    payloads: dict[str, list[dict[str, Any]]] = {}
-    states: dict[tuple[str, int], str] = {}
-    backend = _custom_xcom_backend()
-    with create_session() as session:
-        for row in session.scalars(
-            select(XComModel).where(XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.key == XCOM_KEY)
-        ):
-            value = row.value
-            if isinstance(value, str):
-                with contextlib.suppress(ValueError):
-                    value = json.loads(value)
-            if backend is not None:
-                # A custom XCom backend (e.g. object storage for large values) keeps only a reference here.
-                value = backend.deserialize_value(SimpleNamespace(value=value))
-            payloads.setdefault(row.task_id, []).append(value)
-        for task_id, map_index, state in session.execute(
-            select(TaskInstance.task_id, TaskInstance.map_index, TaskInstance.state).where(
-                TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id
-            )
-        ):
-            states[(task_id, map_index)] = str(state)
-    return MemoryStore(payloads, states)
-
-
-def _custom_xcom_backend() -> Any:
-    """The configured ``[core] xcom_backend`` when it is not Airflow's default, else None."""
-    from airflow.sdk.bases.xcom import BaseXCom
-    from airflow.sdk.execution_time.xcom import resolve_xcom_backend
-
-    backend = resolve_xcom_backend()
-    return None if backend is BaseXCom else backend
-
-
 def _iso(moment: Any) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else None
 
@@ -289,32 +289,18 @@ def run_command(args: argparse.Namespace) -> int:
     import warnings
 
     warnings.simplefilter("ignore", DeprecationWarning)
+    # dag.test() serves the execution API in process through starlette's test client, which warns
+    # about the httpx it is given; nothing a user of this command can act on.
+    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`", category=UserWarning)
     json_out = args.output == "json"
     err = sys.stderr
-    file = Path(args.file).resolve()
-    try:
-        params = parse_parameters(args.parameter, args.parameter_file)
-        if not file.is_file():
-            raise InvalidInput(f"{args.file}: no such file")
-    except InvalidInput as exc:
-        print(f"error: {exc}", file=err)
-        return 2
     # Check the manifest before touching Airflow: invalid input exits 2 with its problems.
-    from airflow_argo_provider.manifest import ManifestError, load_paths
-    from airflow_argo_provider.manifest.loader import runnable_manifest
+    command_input = read_input(args, args.templates)
+    if command_input is None:
+        return 2
+    file, params, library = command_input.file, command_input.params, command_input.library
+    from airflow_argo_provider.manifest import ManifestError
 
-    library = Path(args.templates).resolve() if args.templates else file.parent
-    mset = load_paths([library] if file.is_relative_to(library) else [library, file])
-    manifest = runnable_manifest(mset, str(file), args.entrypoint)
-    # Running one manifest, a DAG id it shares with another manifest of the folder (AAP013) is harmless.
-    problems = [p for p in mset.problems if p.file == str(file) and not p.note and p.code != "AAP013"]
-    if manifest is None and not problems:
-        print(f"{file}: no runnable Workflow, CronWorkflow or WorkflowTemplate", file=err)
-        return 2
-    if problems:
-        for problem in problems:
-            print(problem.format(), file=err)
-        return 2
     dags = _setup_environment(args.airflow_home)
     if args.parallel:
         _configure_executor(args.parallel)
@@ -437,9 +423,10 @@ def report(plan: Any, dag_id: str, dag_run: Any, seconds: float) -> dict[str, An
     from airflow_argo_provider.plan.model import WORKFLOW_PHASE_ID
     from airflow_argo_provider.runtime.context import workflow_vars
     from airflow_argo_provider.runtime.report import node_report
+    from airflow_argo_provider.runtime.store import database_store
     from airflow_argo_provider.runtime.view import RunView
 
-    store = _store_for(dag_id, dag_run.run_id)
+    store = database_store(dag_id, dag_run.run_id)
     context = {
         "run_id": dag_run.run_id,
         "dag_run": dag_run,
@@ -469,16 +456,31 @@ def report(plan: Any, dag_id: str, dag_run: Any, seconds: float) -> dict[str, An
     }
 
 
+def _one_line(text: str) -> str:
+    """``text`` with its runs of white space (newlines too) as single spaces."""
+    return " ".join(text.split())
+
+
+def _retried(count: int) -> str:
+    return f"after {count} retr{'y' if count == 1 else 'ies'}" if count else ""
+
+
 def print_table(result: dict[str, Any], out: TextIO) -> None:
     nodes = result["nodes"]
     width = max([len(n["displayName"]) for n in nodes] + [4])
     print(f"\n{'NODE':<{width}}  {'PHASE':<10}  MESSAGE", file=out)
     for node in nodes:
-        message = node["message"] or ""
-        result_text = node["outputs"].get("result")
+        message = _one_line(node["message"] or "")
+        result_text = _one_line(node["outputs"].get("result") or "")
         if not message and result_text:
             message = "result: " + (result_text if len(result_text) < 60 else result_text[:57] + "...")
-        print(f"{node['displayName']:<{width}}  {node['phase']:<10}  {message}", file=out)
-    print(f"\n{result['name']}: {result['phase']}" + (f" ({result['message']})" if result["message"] else ""), file=out)
+        retried = _retried(node.get("retries") or 0)
+        if retried:
+            message = f"{message} ({retried})" if message else retried
+        print(f"{node['displayName']:<{width}}  {node['phase']:<10}  {message}".rstrip(), file=out)
+    print(
+        f"\n{result['name']}: {result['phase']}" + (f" ({_one_line(result['message'])})" if result["message"] else ""),
+        file=out,
+    )
     if result["outputs"]["parameters"]:
         print(f"outputs: {json.dumps(result['outputs']['parameters'])}", file=out)

@@ -9,7 +9,7 @@ never scanned for tags again.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .errors import ExpressionError
@@ -24,7 +24,9 @@ __all__ = [
     "build_env",
     "check_template",
     "substitute",
+    "substitute_tree",
     "template_variables",
+    "templated_strings",
 ]
 
 _CREATION = "workflow.creationTimestamp"
@@ -193,6 +195,23 @@ def substitute(text: str, scope: Mapping[str, Any], *, strict: bool = True) -> s
     if len(result) > MAX_STRING_LENGTH:
         raise ExpressionError(f"substituted text exceeds the limit of {MAX_STRING_LENGTH} characters", text[:200])
     return result
+
+
+def templated_strings(value: Any, sub: Callable[[str], str]) -> Any:
+    """``value`` (JSON-like: dicts, lists, scalars) with every string that holds a ``{{`` replaced by
+    ``sub(string)``; other strings and scalars are kept as they are."""
+    if isinstance(value, str):
+        return sub(value) if "{{" in value else value
+    if isinstance(value, dict):
+        return {k: templated_strings(v, sub) for k, v in value.items()}
+    if isinstance(value, list):
+        return [templated_strings(v, sub) for v in value]
+    return value
+
+
+def substitute_tree(value: Any, scope: Mapping[str, Any]) -> Any:
+    """:func:`substitute` (strict) applied to every string of ``value``, a JSON-like tree."""
+    return templated_strings(value, lambda text: substitute(text, scope))
 
 
 def _simple_tag(text: str, start: int, tag: str, scope: Mapping[str, Any], strict: bool) -> str:

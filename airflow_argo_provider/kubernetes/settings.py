@@ -16,22 +16,11 @@
 from __future__ import annotations
 
 import json
-import os
 
 from airflow_argo_provider.kubernetes.pod import KNOWN_IMAGE_COMMANDS, PodBuildError, PodSettings
+from airflow_argo_provider.settings import setting
 
-
-def setting(key: str, default: str | None = None, *, airflow_config: bool = True) -> str | None:
-    """``[argo] KEY``: the environment first, then (unless told not to) Airflow's configuration."""
-    value = os.environ.get(f"AIRFLOW__ARGO__{key.upper()}")
-    if value is None and airflow_config:
-        try:
-            from airflow.configuration import conf
-
-            value = conf.get("argo", key, fallback=None)
-        except Exception:
-            value = None
-    return value if value not in (None, "") else default
+__all__ = ["pod_settings", "setting"]
 
 
 def pod_settings(*, airflow_config: bool = True) -> PodSettings:

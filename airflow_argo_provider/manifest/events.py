@@ -33,9 +33,10 @@ from airflow_argo_provider.manifest.loader import (
     Manifest,
     ManifestSet,
     _workflow_name,
+    header_problems,
 )
 from airflow_argo_provider.manifest.problems import Problem
-from airflow_argo_provider.manifest.schema import normalise, validate_model
+from airflow_argo_provider.manifest.schema import any_string, normalise, validate_model
 from airflow_argo_provider.manifest.yaml_source import (
     Path,
     YamlDocument,
@@ -109,14 +110,6 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _go_string(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return value
-
-
 def _normalise(kind: str, value: dict[str, Any]) -> dict[str, Any]:
     """The document as Argo Events reads it: int64 and string fields written as YAML scalars become
     strings where the generated models expect them; ``apiVersion``/``kind`` are left out (the
@@ -130,7 +123,7 @@ def _normalise(kind: str, value: dict[str, Any]) -> dict[str, Any]:
     if kind == "EventSource":
         for entry in (spec.get("sqs") or {}).values() if isinstance(spec.get("sqs"), dict) else ():
             if isinstance(entry, dict) and "waitTimeSeconds" in entry:
-                entry["waitTimeSeconds"] = _go_string(entry["waitTimeSeconds"])
+                entry["waitTimeSeconds"] = any_string(entry["waitTimeSeconds"])
         # Other event source types are rejected as a whole (AAP120), not field by field.
         for key in event_source_types():
             if key != "sqs":
@@ -140,7 +133,7 @@ def _normalise(kind: str, value: dict[str, Any]) -> dict[str, Any]:
         filters = dep.get("filters") if isinstance(dep, dict) else None
         for flt in (filters.get("data") or []) if isinstance(filters, dict) else []:
             if isinstance(flt, dict) and isinstance(flt.get("value"), list):
-                flt["value"] = [_go_string(v) for v in flt["value"]]
+                flt["value"] = [any_string(v) for v in flt["value"]]
     for trigger in _list(spec.get("triggers")):
         template = trigger.get("template") if isinstance(trigger, dict) else None
         if not isinstance(template, dict):
@@ -152,7 +145,7 @@ def _normalise(kind: str, value: dict[str, Any]) -> dict[str, Any]:
             for param in _list(body.get("parameters")):
                 src = param.get("src") if isinstance(param, dict) else None
                 if isinstance(src, dict) and "value" in src:
-                    src["value"] = _go_string(src["value"])
+                    src["value"] = any_string(src["value"])
             source = body.get("source")
             if isinstance(source, dict) and "resource" in source:
                 source.pop("resource")
@@ -216,20 +209,7 @@ def read_event_document(doc: YamlDocument, file: str, into: ManifestSet) -> None
     """Read one EventSource or Sensor (and the Workflows a Sensor's triggers submit) into ``into``."""
     value = doc.value
     kind = value["kind"]
-    problems: list[Problem] = []
-    api_version = value.get("apiVersion")
-    if api_version != ARGO_API_VERSION:
-        problems.append(
-            Problem(
-                "AAP002",
-                f"apiVersion must be {ARGO_API_VERSION} (got {api_version!r})",
-                file,
-                doc.line_of(("apiVersion",)),
-                "apiVersion",
-            )
-        )
-    for path, line in doc.duplicate_keys:
-        problems.append(Problem("AAP003", "key appears more than once", file, line, format_path(path)))
+    problems = header_problems(doc, file)
     data = _normalise(kind, value)
     model, schema_problems = validate_model(kind, doc, file, data, model_cls=EVENT_MODELS[kind])
     problems.extend(schema_problems)
@@ -363,6 +343,14 @@ class _Checker:
         if problem not in self.problems:
             self.problems.append(problem)
 
+    def mapping(self, parent: dict[str, Any], key: str, path: Path) -> dict[str, Any] | None:
+        """``parent[key]`` (at ``path + (key,)``) when it is a mapping; else AAP010 (required) and None."""
+        value = parent.get(key)
+        if not isinstance(value, dict):
+            self.add("AAP010", f"{key} is required", (*path, key))
+            return None
+        return value
+
     def check_annotations(self) -> None:
         notes = annotations_of(self.manifest)
         conn = notes.get(AWS_CONN_ANNOTATION)
@@ -385,9 +373,8 @@ class _Checker:
 class _EventSourceChecker(_Checker):
     def run(self) -> list[Problem]:
         self.check_annotations()
-        spec = self.manifest.raw.get("spec")
-        if not isinstance(spec, dict):
-            self.add("AAP010", "spec is required", ("spec",))
+        spec = self.mapping(self.manifest.raw, "spec", ())
+        if spec is None:
             return self.problems
         known = set(event_source_types())
         types = [k for k in spec if k in known and k != "sqs"]
@@ -463,9 +450,8 @@ class _SensorChecker(_Checker):
 
     def run(self) -> list[Problem]:
         self.check_annotations()
-        spec = self.manifest.raw.get("spec")
-        if not isinstance(spec, dict):
-            self.add("AAP010", "spec is required", ("spec",))
+        spec = self.mapping(self.manifest.raw, "spec", ())
+        if spec is None:
             return self.problems
         for key, reason in _SENSOR_SETTINGS.items():
             if spec.get(key) is not None:
@@ -591,9 +577,8 @@ class _SensorChecker(_Checker):
 
     # -- triggers -----------------------------------------------------------------------------------
     def _trigger(self, trigger: dict[str, Any], path: Path, dep_name: str, names: set[str]) -> None:
-        template = trigger.get("template")
-        if not isinstance(template, dict):
-            self.add("AAP010", "template is required", (*path, "template"))
+        template = self.mapping(trigger, "template", path)
+        if template is None:
             return
         tpath = (*path, "template")
         name = template.get("name")
@@ -701,9 +686,8 @@ class _SensorChecker(_Checker):
             self.add(
                 "AAP042", f"operation must be overwrite, append or prepend (got {operation!r})", (*path, "operation")
             )
-        src = param.get("src")
-        if not isinstance(src, dict):
-            self.add("AAP010", "src is required", (*path, "src"))
+        src = self.mapping(param, "src", path)
+        if src is None:
             return
         spath = (*path, "src")
         dep = src.get("dependencyName")

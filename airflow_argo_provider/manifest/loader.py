@@ -204,6 +204,25 @@ def read_file(file: str, into: ManifestSet) -> None:
         read_document(doc, file, into)
 
 
+def header_problems(doc: YamlDocument, file: str) -> list[Problem]:
+    """A resource's problems that do not depend on its kind: its apiVersion, and keys given twice."""
+    problems: list[Problem] = []
+    api_version = doc.value.get("apiVersion")
+    if api_version != ARGO_API_VERSION:
+        problems.append(
+            Problem(
+                "AAP002",
+                f"apiVersion must be {ARGO_API_VERSION} (got {api_version!r})",
+                file,
+                doc.line_of(("apiVersion",)),
+                "apiVersion",
+            )
+        )
+    for path, line in doc.duplicate_keys:
+        problems.append(Problem("AAP003", "key appears more than once", file, line, format_path(path)))
+    return problems
+
+
 def read_document(doc: YamlDocument, file: str, into: ManifestSet) -> None:
     value = doc.value
     if not isinstance(value, dict) or not isinstance(value.get("kind"), str):
@@ -231,20 +250,7 @@ def read_document(doc: YamlDocument, file: str, into: ManifestSet) -> None:
             )
         )
         return
-    problems: list[Problem] = []
-    api_version = value.get("apiVersion")
-    if api_version != ARGO_API_VERSION:
-        problems.append(
-            Problem(
-                "AAP002",
-                f"apiVersion must be {ARGO_API_VERSION} (got {api_version!r})",
-                file,
-                doc.line_of(("apiVersion",)),
-                "apiVersion",
-            )
-        )
-    for path, line in doc.duplicate_keys:
-        problems.append(Problem("AAP003", "key appears more than once", file, line, format_path(path)))
+    problems = header_problems(doc, file)
     data = normalise(kind, value)
     model, schema_problems = validate_model(kind, doc, file, data)
     problems.extend(schema_problems)

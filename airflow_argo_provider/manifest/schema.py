@@ -33,7 +33,8 @@ _FREE_FORM: frozenset[str] = frozenset({"plugin"})
 _ANY_STRING_FIELDS = ("value", "default")
 
 
-def _go_string(value: Any) -> Any:
+def any_string(value: Any) -> Any:
+    """A scalar of Argo's AnyString as the string Go reads (YAML numbers and booleans); other values as they are."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -62,11 +63,11 @@ def _normalise_parameter(param: Any) -> Any:
     out = dict(param)
     for key in _ANY_STRING_FIELDS:
         if key in out:
-            out[key] = _go_string(out[key])
+            out[key] = any_string(out[key])
     if isinstance(out.get("enum"), list):
-        out["enum"] = [_go_string(v) for v in out["enum"]]
+        out["enum"] = [any_string(v) for v in out["enum"]]
     if isinstance(out.get("valueFrom"), dict) and "default" in out["valueFrom"]:
-        out["valueFrom"] = {**out["valueFrom"], "default": _go_string(out["valueFrom"]["default"])}
+        out["valueFrom"] = {**out["valueFrom"], "default": any_string(out["valueFrom"]["default"])}
     return out
 
 

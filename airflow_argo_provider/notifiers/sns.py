@@ -64,7 +64,7 @@ def _store(plan: Any, context: Any) -> Any:
     """Where the run's node records are read from: XCom through the task SDK (in a task, or in the
     DAG processor that runs DAG callbacks), else the metadata database (``dag.test()`` runs DAG
     callbacks in its own process, without the task SDK's channel)."""
-    from airflow_argo_provider.runtime.store import XComStore
+    from airflow_argo_provider.runtime.store import XComStore, database_store
 
     ti = context.get("ti")
     if ti is not None:
@@ -75,9 +75,7 @@ def _store(plan: Any, context: Any) -> Any:
                 return XComStore(ti)
         except ImportError:  # pragma: no cover - an Airflow without the task SDK runner
             pass
-    from airflow_argo_provider.cli.run import _store_for
-
-    return _store_for(plan.dag_id, str(context["run_id"]))
+    return database_store(plan.dag_id, str(context["run_id"]))
 
 
 def _workflow_outcome(plan: Any, context: Any) -> tuple[str, list[dict[str, Any]]]:

@@ -109,7 +109,7 @@ class ArgoNodeOperator(BaseOperator):
         self, invocations: list[Invocation], context: Any, concurrency: int, timeout: float | None
     ) -> list[NodeRecord]:
         """Run a batch of items (with their retries) concurrently; backends may do better."""
-        settings = RetrySettings.from_template(self.plan.template(self.node.template).get("retryStrategy"))
+        settings = self.retry_settings()
         lock = threading.Lock()
 
         def one(invocation: Invocation) -> NodeRecord:
@@ -335,6 +335,22 @@ class ArgoNodeOperator(BaseOperator):
     def batch_concurrency(self) -> int:
         return self.parallelism_limit() or self.default_batch_concurrency
 
+    def retry_settings(self) -> RetrySettings | None:
+        """The node template's ``retryStrategy`` (None without one)."""
+        return RetrySettings.from_template(self.plan.template(self.node.template).get("retryStrategy"))
+
+    def next_retry(
+        self, record: NodeRecord, invocation: Invocation, settings: RetrySettings | None, retries: int, first: float
+    ) -> tuple[float, str] | None:
+        """After attempt ``retries`` (0 for the first) of an item retried in this task, whose first
+        attempt started at ``first`` (``time.monotonic()``): the wait before the next attempt and
+        why, or None when ``record`` is the item's last."""
+        record.retries = retries
+        if not failed_or_error(record.phase) or settings is None:
+            return None
+        again, delay, reason = settings.decide(self.failure_of(record, invocation), retries, time.monotonic() - first)
+        return (delay, reason) if again else None
+
     def _with_inline_retries(
         self,
         invocation: Invocation,
@@ -347,14 +363,10 @@ class ArgoNodeOperator(BaseOperator):
         retries = 0
         while True:
             record = self._attempt(invocation, context)
-            record.retries = retries
-            if not failed_or_error(record.phase) or settings is None:
+            retry = self.next_retry(record, invocation, settings, retries, first)
+            if retry is None:
                 return record
-            again, delay, reason = settings.decide(
-                self.failure_of(record, invocation), retries, time.monotonic() - first
-            )
-            if not again:
-                return record
+            delay, reason = retry
             with lock:
                 log.info("%s: %s", invocation.display_name, reason)
             time.sleep(delay)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from airflow_argo_provider.expressions import ExpressionError, evaluate
 from airflow_argo_provider.hooks.secrets import SecretNotFound, kubernetes_secret, local_secret
 from airflow_argo_provider.operators.base import ArgoNodeOperator
-from airflow_argo_provider.runtime.records import NodeRecord, failed_or_error
+from airflow_argo_provider.runtime.records import NodeRecord
 from airflow_argo_provider.runtime.retry import RetrySettings
 from airflow_argo_provider.runtime.step import Invocation, RawOutcome, now_iso
 
@@ -359,7 +359,7 @@ class ArgoHttpOperator(ArgoNodeOperator):
     def run_invocations(
         self, invocations: list[Invocation], context: Any, concurrency: int, timeout: float | None
     ) -> list[NodeRecord]:
-        settings = RetrySettings.from_template(self.plan.template(self.node.template).get("retryStrategy"))
+        settings = self.retry_settings()
         read = self._secret_reader()
         requests = [self._request_for(invocation, read) for invocation in invocations]
         log.info("%d requests, at most %d at a time", len(invocations), concurrency)
@@ -393,14 +393,10 @@ class ArgoHttpOperator(ArgoNodeOperator):
         while True:
             async with gate:
                 record = await self._attempt_async(client, invocation, request, context)
-            record.retries = retries
-            if not failed_or_error(record.phase) or settings is None:
+            retry = self.next_retry(record, invocation, settings, retries, first)
+            if retry is None:
                 return record
-            again, delay, reason = settings.decide(
-                self.failure_of(record, invocation), retries, time.monotonic() - first
-            )
-            if not again:
-                return record
+            delay, reason = retry
             log.info("%s: %s (%s)", invocation.display_name, reason, record.message)
             await asyncio.sleep(delay)
             retries += 1

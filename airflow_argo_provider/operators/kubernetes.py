@@ -34,7 +34,8 @@ from kubernetes.client.exceptions import ApiException
 
 from airflow_argo_provider.artifacts.model import SaveReport
 from airflow_argo_provider.artifacts.staging import settle
-from airflow_argo_provider.expressions import ExpressionError, substitute
+from airflow_argo_provider.expressions import ExpressionError
+from airflow_argo_provider.expressions.template import substitute_tree
 from airflow_argo_provider.kubernetes import status as pod_status
 from airflow_argo_provider.kubernetes.artifacts import WAIT_CONTAINER
 from airflow_argo_provider.kubernetes.capture import XCOM_SIDECAR
@@ -82,16 +83,6 @@ def wants_deferral(plan: Plan, node: Node) -> bool:
     if choice in ("never", "false", "no", "0", "off"):
         return False
     return in_fanout(plan, node)
-
-
-def _substitute_tree(value: Any, scope: Mapping[str, Any]) -> Any:
-    if isinstance(value, str):
-        return substitute(value, scope) if "{{" in value else value
-    if isinstance(value, dict):
-        return {k: _substitute_tree(v, scope) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute_tree(v, scope) for v in value]
-    return value
 
 
 def _ref(name: str, namespace: str) -> k8s.V1Pod:
@@ -199,7 +190,7 @@ class ArgoKubernetesPodOperator(ArgoNodeOperator, KubernetesPodOperator):
     # -- building -------------------------------------------------------------------------------
     def pod_document(self, invocation: Invocation, run_id: str, timeout: float | None) -> dict[str, Any]:
         """The pod of an invocation (Kubernetes JSON) before the provider adds its labels."""
-        workflow = _substitute_tree(self.plan.pod_spec, invocation.scope)
+        workflow = substitute_tree(self.plan.pod_spec, invocation.scope)
         workflow_name = str(invocation.workflow.get("workflow.name", self.plan.workflow_name))
         # Pod names are Argo's, with the run's suffix also for a workflow with a fixed name, so
         # that two runs of one DAG never share a pod name.
@@ -451,8 +442,8 @@ def _hook(conn_id: str | None) -> Any:
     return KubernetesHook(conn_id=conn_id or setting("kubernetes_conn_id") or DEFAULT_CONN_ID)
 
 
-class ArgoVolumeClaimsOperator(BaseOperator):
-    """Setup task: creates the run's ``volumeClaimTemplates`` claims before its first step."""
+class _RunResourcesOperator(BaseOperator):
+    """A task that manages the run's own Kubernetes objects (claims, pods) around its steps."""
 
     template_fields: Sequence[str] = ()
     ui_color = "#f3e6c9"
@@ -463,6 +454,10 @@ class ArgoVolumeClaimsOperator(BaseOperator):
         super().__init__(**kwargs)
         self.plan = plan
         self.kubernetes_conn_id = kubernetes_conn_id
+
+
+class ArgoVolumeClaimsOperator(_RunResourcesOperator):
+    """Setup task: creates the run's ``volumeClaimTemplates`` claims before its first step."""
 
     def execute(self, context: Any) -> Any:
         hook = _hook(self.kubernetes_conn_id)
@@ -491,18 +486,8 @@ class ArgoVolumeClaimsOperator(BaseOperator):
         return None
 
 
-class ArgoKubernetesCleanupOperator(BaseOperator):
+class ArgoKubernetesCleanupOperator(_RunResourcesOperator):
     """Teardown task: deletes the run's claims (``volumeClaimGC``) and pods (``podGC``) at its end."""
-
-    template_fields: Sequence[str] = ()
-    ui_color = "#f3e6c9"
-
-    def __init__(self, *, plan: Plan, kubernetes_conn_id: str | None = None, **kwargs: Any) -> None:
-        kwargs.setdefault("retries", 2)  # a flaky API server should not fail the run
-        kwargs.setdefault("retry_delay", timedelta(seconds=10))
-        super().__init__(**kwargs)
-        self.plan = plan
-        self.kubernetes_conn_id = kubernetes_conn_id
 
     def workflow_succeeded(self, context: Any) -> bool:
         from airflow_argo_provider.runtime.store import XComStore

@@ -93,6 +93,19 @@ class _Renderer:
             segment = Segment(segment.roots, hook.leaves)
         return segment
 
+    def finish(self, main: Segment, **phase_kwargs: Any) -> ArgoWorkflowPhaseOperator:
+        """After the workflow's tasks ``main``: its exit handler (if any), then the ``workflow_phase`` task."""
+        last = main.leaves
+        if self.plan.on_exit is not None:
+            exit_segment = self.node(self.plan.on_exit)
+            _link(main.leaves, exit_segment.roots)
+            last = exit_segment.leaves
+        phase = ArgoWorkflowPhaseOperator(
+            task_id=WORKFLOW_PHASE_ID, plan=self.plan, trigger_rule=ALL_DONE, cleanup=self.cleanup, **phase_kwargs
+        )
+        _link(last, [phase])
+        return phase
+
     def _local_id(self, node: Node) -> str:
         return node.id.rsplit(".", 1)[-1]
 
@@ -257,16 +270,7 @@ def render_dag(plan: Plan, backend: str | None = None, *, fileloc: str | None = 
         dag.fileloc = fileloc
     renderer = _Renderer(plan, backend, cleanup_run if backend == "local" else None)
     with dag:
-        main = renderer.node(plan.root)
-        last = main.leaves
-        if plan.on_exit is not None:
-            exit_segment = renderer.node(plan.on_exit)
-            _link(main.leaves, exit_segment.roots)
-            last = exit_segment.leaves
-        phase = ArgoWorkflowPhaseOperator(
-            task_id=WORKFLOW_PHASE_ID, plan=plan, trigger_rule=ALL_DONE, cleanup=renderer.cleanup
-        )
-        _link(last, [phase])
+        phase = renderer.finish(renderer.node(plan.root))
         extend = run_extension(backend)
         if extend is not None:
             extend(dag, plan, phase)
@@ -300,13 +304,5 @@ def render_group(
     with TaskGroup(group_id=group_id, tooltip="Argo workflow") as group:
         root = plan.root
         main = renderer._children(root, None) if root.is_group and root.loop is None else renderer.node(root)
-        last = main.leaves
-        if plan.on_exit is not None:
-            exit_segment = renderer.node(plan.on_exit)
-            _link(main.leaves, exit_segment.roots)
-            last = exit_segment.leaves
-        phase = ArgoWorkflowPhaseOperator(
-            task_id=WORKFLOW_PHASE_ID, plan=plan, trigger_rule=ALL_DONE, cleanup=renderer.cleanup, result=result
-        )
-        _link(last, [phase])
+        phase = renderer.finish(main, result=result)
     return group, phase

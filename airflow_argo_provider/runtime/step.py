@@ -26,6 +26,7 @@ from airflow_argo_provider.expressions import (
     substitute,
     template_variables,
 )
+from airflow_argo_provider.expressions.template import substitute_tree
 from airflow_argo_provider.plan.model import Node
 from airflow_argo_provider.runtime.loops import child_name
 from airflow_argo_provider.runtime.records import (
@@ -148,16 +149,6 @@ def _names_in(value: Any) -> list[str]:
     return names
 
 
-def _substitute_tree(value: Any, scope: Mapping[str, Any]) -> Any:
-    if isinstance(value, str):
-        return substitute(value, scope) if "{{" in value else value
-    if isinstance(value, dict):
-        return {k: _substitute_tree(v, scope) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute_tree(v, scope) for v in value]
-    return value
-
-
 def prepare(
     view: RunView, node: Node, *, index: int | None = None, item: Any = NOT_LOADED, retries: int = 0
 ) -> Invocation:
@@ -202,7 +193,7 @@ def prepare(
         raise Unresolvable(base) from None
     body = {k: v for k, v in template.items() if k not in _LATE_FIELDS}
     try:
-        rendered = _substitute_tree(body, scope)
+        rendered = substitute_tree(body, scope)
     except ExpressionError as exc:
         base.message = f"failed to resolve {exc}"
         raise Unresolvable(base) from None

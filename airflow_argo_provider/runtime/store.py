@@ -2,12 +2,16 @@
 
 The run-time logic (phases, scopes, gates) reads through a :class:`RecordStore` so that it
 does not care where the data comes from: XCom through the task SDK while a task runs, the
-metadata database after a run (``airflow-argo run``), or a dictionary in unit tests.
+metadata database after a run (``airflow-argo run``, :func:`database_store`), or a dictionary
+in unit tests.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Iterable, Mapping
+from types import SimpleNamespace
 from typing import Any, Protocol
 
 from airflow_argo_provider.runtime.records import XCOM_KEY, Payload
@@ -88,3 +92,44 @@ def _split_state_key(key: str, ids: list[str]) -> tuple[str, int]:
     if head in ids and tail.isdigit():
         return head, int(tail)
     return key, -1
+
+
+def database_store(dag_id: str, run_id: str) -> MemoryStore:
+    """The payloads and task states of a finished (or running) DAG run, read from the metadata
+    database: after ``airflow-argo run``, or where a callback runs without the task SDK's channel."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    payloads: dict[str, list[dict[str, Any]]] = {}
+    states: dict[tuple[str, int], str] = {}
+    backend = _custom_xcom_backend()
+    with create_session() as session:
+        for row in session.scalars(
+            select(XComModel).where(XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.key == XCOM_KEY)
+        ):
+            value = row.value
+            if isinstance(value, str):
+                with contextlib.suppress(ValueError):
+                    value = json.loads(value)
+            if backend is not None:
+                # A custom XCom backend (e.g. object storage for large values) keeps only a reference here.
+                value = backend.deserialize_value(SimpleNamespace(value=value))
+            payloads.setdefault(row.task_id, []).append(value)
+        for task_id, map_index, state in session.execute(
+            select(TaskInstance.task_id, TaskInstance.map_index, TaskInstance.state).where(
+                TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id
+            )
+        ):
+            states[(task_id, map_index)] = str(state)
+    return MemoryStore(payloads, states)
+
+
+def _custom_xcom_backend() -> Any:
+    """The configured ``[core] xcom_backend`` when it is not Airflow's default, else None."""
+    from airflow.sdk.bases.xcom import BaseXCom
+    from airflow.sdk.execution_time.xcom import resolve_xcom_backend
+
+    backend = resolve_xcom_backend()
+    return None if backend is BaseXCom else backend
