@@ -22,6 +22,9 @@ def test_every_example_loads_as_a_dag() -> None:
         "fanout-etl",  # seed 000
         "fanout_etl",
         "product-categorization",  # seed 003
+        "burst-uploads",  # seed 002: the dispatcher of S3 uploads (EventSource + Sensor)
+        "burst-file",  # seed 002: one run per uploaded file
+        "burst-processing",
         "hello-world",
         "diamond",
     } <= set(bag.dag_ids)
