@@ -40,6 +40,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 DAG_ID = "deal-aggregator"
+PYTHON_DAG_ID = "deal_aggregator"
 # The compiled DAG's tasks: the fan-out's items, the fan-out (a mapped task), the two steps, the
 # exit handler and the task that sets the workflow's phase.
 TASKS = ("fetch-all_items", "fetch-all", "save-results", "notify-sns", "on_exit", "workflow_phase")
@@ -127,6 +128,23 @@ def test_deal_aggregator_in_the_ui(airflow: AirflowServer, aws_resources: dict[s
             expect(node["fetch-all"]).to_contain_text("ArgoHttpOperator")
             for name in ("save-results", "notify-sns", "on_exit"):
                 expect(node[name]).not_to_contain_text("[")
+
+            # The same pipeline written with the Python API: its steps are task groups (each an Argo
+            # step with its fan-out and phase tasks); expanded, fetch-all shows its mapped task.
+            airflow.wait_for_dag(PYTHON_DAG_ID)
+            page.goto(f"{airflow.url}/dags/{PYTHON_DAG_ID}")
+            page.get_by_role("button", name="Show Graph (Press g)").click()
+            group = page.locator('.react-flow__node[data-id="fetch-all"]')
+            expect(group).to_contain_text("Task Group")
+            expect(page.locator('.react-flow__node[data-id="save_results"]')).to_be_visible()
+            group.get_by_text("+ 3 Tasks").click()
+            mapped = page.locator('.react-flow__node[data-id="fetch-all.fetch-all"]')
+            expect(mapped).to_contain_text("[0]")
+            for child in ("fetch-all.fetch-all_items", "fetch-all.workflow_phase"):
+                expect(page.locator(f'.react-flow__node[data-id="{child}"]')).to_be_visible()
+            page.goto(f"{airflow.url}/dags/{DAG_ID}")
+            page.get_by_role("button", name="Show Graph (Press g)").click()
+            expect(node["fetch-all"]).to_be_visible()
 
             # Unpause with the toggle beside the DAG's name.
             toggle = page.get_by_test_id("toggle-pause")
