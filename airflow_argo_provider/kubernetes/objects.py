@@ -297,7 +297,9 @@ _REQUIREMENT = re.compile(
 
 
 def _split_requirements(text: str) -> list[str]:
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "(":
             depth += 1

@@ -97,7 +97,7 @@ def resource_findings(template: dict[str, Any], path: Path) -> Iterator[Finding]
             "setOwnerReference has no effect: no Workflow object owns the object under Airflow (it is labelled "
             "with the run's dag_id and run_id instead)",
         )
-    outputs = template.get("outputs") if isinstance(template.get("outputs"), dict) else {}
+    outputs: dict[str, Any] = template["outputs"] if isinstance(template.get("outputs"), dict) else {}
     for index, param in enumerate(outputs.get("parameters") or []):
         if not isinstance(param, dict):
             continue
@@ -147,7 +147,7 @@ def _literal_manifest(text: str, action: Any, strategy: Any, flags: bool, path: 
     for key in ("apiVersion", "kind"):
         if not document.get(key):
             yield path, "AAP010", f"the manifest has no {key}"
-    metadata = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
+    metadata: dict[str, Any] = document["metadata"] if isinstance(document.get("metadata"), dict) else {}
     if not metadata.get("name") and not (action == "create" and metadata.get("generateName")):
         needs = "metadata.name (or generateName, with action create)"
         yield path, "AAP010", f"the manifest names no object: set {needs}"
@@ -194,7 +194,7 @@ def container_set_findings(template: dict[str, Any], path: Path) -> Iterator[Fin
     cycle = _cycle(graph)
     if cycle:
         yield (*where, "containers"), "AAP022", "the containers' dependencies form a cycle: " + " -> ".join(cycle)
-    outputs = template.get("outputs") if isinstance(template.get("outputs"), dict) else {}
+    outputs: dict[str, Any] = template["outputs"] if isinstance(template.get("outputs"), dict) else {}
     if (outputs.get("parameters") or outputs.get("artifacts")) and "main" not in names:
         yield (
             (*path, "outputs"),

@@ -138,9 +138,9 @@ class ArgoLocalOperator(ArgoNodeOperator):
         return outcome
 
 
-def step_volumes(plan: Any, template: Mapping[str, Any]) -> list[dict[str, Any]]:
+def step_volumes(plan: Any, template: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The volumes a step can mount: the workflow's, the template's, the run's claims."""
-    volumes = [*(plan.pod_spec.get("volumes") or []), *(template.get("volumes") or [])]
+    volumes: list[Mapping[str, Any]] = [*(plan.pod_spec.get("volumes") or []), *(template.get("volumes") or [])]
     for claim in plan.pod_spec.get("volumeClaimTemplates") or []:
         name = (claim.get("metadata") or {}).get("name")
         if name:
