@@ -83,6 +83,12 @@ def print_render(plan: Any, params: dict[str, str], out: TextIO) -> int:
         print(f"# {node.name} ({node.body} {plan.template(node.template).get('name', '')}, task {node.id})", file=out)
         for note in preview.notes:
             print(f"# note: {note}", file=out)
+        if preview.resource is not None:
+            import yaml
+
+            print(f"# resource: {preview.resource.get('action')}, through the Kubernetes object API", file=out)
+            out.write(yaml.safe_dump(preview.resource, sort_keys=False, width=120, allow_unicode=True))
+            continue
         if preview.pod is None:
             print(f"# no pod: {preview.problem}", file=out)
             if preview.problem and "runs without a pod" not in preview.problem:

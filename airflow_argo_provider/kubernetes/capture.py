@@ -105,6 +105,119 @@ exit "$rc"
 """
 
 
+# A container of a ``containerSet``, run by the copied BusyBox as `sh WRAPPER_PATH ARGS...` with
+#   $1 = the BusyBox binary, $2 = the set's folder (one sub-folder per container), $3 = this
+#   container's name, $4 = 1 when it writes the outputs document (the container named main),
+#   $5 = retries, $6 = seconds between attempts, then N and N dependencies, then N and every
+#   container's name, then N and N output file paths, then the JSON file to write, then the
+#   container's command and arguments (none: a main that only collects).
+# Each container waits until its dependencies have written their `exit` file and runs only when
+# all of them exited 0 (else it records `x`, not run); main then waits for every container and
+# writes the document: the first failing container's exit code, main's stdout, the output files.
+SET_WRAPPER = r"""B=$1; D=$2; me=$3; collect=$4; retries=$5; delay=$6; shift 6
+n=$1; shift; deps=""; i=0
+while [ "$i" -lt "$n" ]; do deps="$deps $1"; shift; i=$((i+1)); done
+n=$1; shift; all=""; i=0
+while [ "$i" -lt "$n" ]; do all="$all $1"; shift; i=$((i+1)); done
+np=$1; shift; i=0
+while [ "$i" -lt "$np" ]; do eval "p_$i=\$1"; shift; i=$((i+1)); done
+X=$1; shift
+O="$D/$me"
+"$B" mkdir -p "$O"
+run=1
+for d in $deps; do
+  while [ ! -f "$D/$d/exit" ]; do "$B" sleep 1; done
+  [ "$("$B" cat "$D/$d/exit")" = 0 ] || run=0
+done
+rc=0
+if [ "$run" = 0 ]; then
+  rc=x
+  echo "not run: a dependency did not succeed" >&2
+elif [ "$#" -gt 0 ]; then
+  a=0
+  trap 'k=$("$B" cat "$O/pid" 2>/dev/null) && kill -TERM "$k" 2>/dev/null' TERM INT
+  while :; do
+    "$B" rm -f "$O/rc"
+    ( "$@" & c=$!; echo "$c" > "$O/pid"; wait "$c"; echo "$?" > "$O/rc" ) | "$B" tee "$O/stdout" &
+    w=$!
+    wait "$w"
+    while [ ! -f "$O/rc" ] && kill -0 "$w" 2>/dev/null; do wait "$w"; done
+    rc=$("$B" cat "$O/rc" 2>/dev/null) || rc=64
+    [ "$rc" = 0 ] && break
+    [ "$a" -ge "$retries" ] && break
+    a=$((a+1))
+    "$B" sleep "$delay"
+  done
+fi
+echo "$rc" > "$O/exit.tmp" && "$B" mv "$O/exit.tmp" "$O/exit"
+if [ "$collect" != 1 ]; then
+  [ "$rc" = x ] && exit 0
+  exit "$rc"
+fi
+for c in $all; do
+  while [ ! -f "$D/$c/exit" ]; do "$B" sleep 1; done
+done
+code=0; first=""
+for c in $all; do
+  e=$("$B" cat "$D/$c/exit")
+  if [ "$e" != 0 ] && [ "$e" != x ] && [ -z "$first" ]; then code=$e; first=$c; fi
+done
+{
+  printf '{"exitCode":%s,"failedContainer":"%s","stdout":"' "$code" "$first"
+  if [ -f "$O/stdout" ]; then "$B" tail -c 262144 "$O/stdout" | "$B" base64 | "$B" tr -d '\n'; fi
+  printf '","files":['
+  i=0
+  while [ "$i" -lt "$np" ]; do
+    eval "p=\$p_$i"
+    [ "$i" -gt 0 ] && printf ','
+    if [ -f "$p" ] && [ -r "$p" ]; then printf '"'; "$B" base64 < "$p" | "$B" tr -d '\n'; printf '"'
+    else printf 'null'; fi
+    i=$((i+1))
+  done
+  printf '],"containers":{'
+  sep=""
+  for c in $all; do printf '%s"%s":"%s"' "$sep" "$c" "$("$B" cat "$D/$c/exit")"; sep=","; done
+  printf '}}'
+} > "$X.tmp" && "$B" mv "$X.tmp" "$X"
+exit "$code"
+"""
+SET_DIR = f"{ARGO_DIR}/ctr"
+
+
+def wrap_set_command(
+    command: Sequence[str],
+    *,
+    name: str,
+    collect: bool,
+    retries: int,
+    delay: int,
+    dependencies: Sequence[str],
+    names: Sequence[str],
+    output_paths: Sequence[str],
+    document: str = RETURN_FILE,
+) -> list[str]:
+    """A ``containerSet`` container's new command: the set wrapper, then ``command``."""
+    return [
+        BUSYBOX,
+        "sh",
+        WRAPPER_PATH,
+        BUSYBOX,
+        SET_DIR,
+        name,
+        "1" if collect else "0",
+        str(retries),
+        str(delay),
+        str(len(dependencies)),
+        *dependencies,
+        str(len(names)),
+        *names,
+        str(len(output_paths)),
+        *output_paths,
+        document,
+        *command,
+    ]
+
+
 def wrap_command(command: Sequence[str], output_paths: Sequence[str], document: str = RETURN_FILE) -> list[str]:
     """The main container's new command: the wrapper, then ``command`` (its args stay in ``args``)."""
     return [
@@ -120,17 +233,23 @@ def wrap_command(command: Sequence[str], output_paths: Sequence[str], document: 
     ]
 
 
-def init_container(image: str, *, script: str | None, pull_policy: str | None = None) -> dict[str, Any]:
+def init_container(
+    image: str, *, script: str | None, pull_policy: str | None = None, wrapper: str = WRAPPER
+) -> dict[str, Any]:
     """The ``argo-init`` container (Kubernetes JSON)."""
+    script_text = INIT_SCRIPT
+    if wrapper == SET_WRAPPER:
+        # The set's folder, writable by every container of the set whatever its user.
+        script_text += f"/bin/busybox mkdir -p {SET_DIR}\n/bin/busybox chmod 1777 {SET_DIR}\n"
     container: dict[str, Any] = {
         "name": INIT_CONTAINER,
         "image": image,
-        "command": ["/bin/busybox", "sh", "-c", INIT_SCRIPT],
+        "command": ["/bin/busybox", "sh", "-c", script_text],
         "securityContext": copy.deepcopy(EXECUTOR_SECURITY_CONTEXT),
     }
     if pull_policy:
         container["imagePullPolicy"] = pull_policy
-    container["env"] = [{"name": WRAPPER_ENV, "value": WRAPPER}]
+    container["env"] = [{"name": WRAPPER_ENV, "value": wrapper}]
     if script is not None:
         container["env"].append({"name": SCRIPT_ENV, "value": script})
     mounts = [{"name": ARGO_VOLUME, "mountPath": ARGO_DIR}]

@@ -156,6 +156,89 @@ def _main_container(
     return body
 
 
+def _set_retry(template: Mapping[str, Any]) -> tuple[int, int]:
+    """``containerSet.retryStrategy``: retries of each container, and whole seconds between attempts."""
+    from airflow_argo_provider.runtime.retry import parse_duration
+
+    retry = (template.get("containerSet") or {}).get("retryStrategy") or {}
+    try:
+        retries = int(str(retry.get("retries") or 0))
+        delay = parse_duration(retry.get("duration")) or 0.0
+    except ValueError as exc:
+        raise PodBuildError(f"containerSet.retryStrategy: {exc}") from None
+    return max(retries, 0), math.ceil(delay)
+
+
+def _set_containers(template: Mapping[str, Any], settings: PodSettings, outputs: Sequence[str]) -> list[dict[str, Any]]:
+    """The containers of a ``containerSet``, each started through the set wrapper; the one named
+    ``main`` (or an added executor container of that name) collects the outputs at the end."""
+    body = template.get("containerSet") or {}
+    members = [copy.deepcopy(c) for c in body.get("containers") or []]
+    if not members:
+        raise PodBuildError(f"template {template.get('name', '')!r}: containerSet has no containers")
+    names = [str(c.get("name") or "") for c in members]
+    shared = list(body.get("volumeMounts") or [])
+    retries, delay = _set_retry(template)
+    out: list[dict[str, Any]] = []
+    for container in members:
+        name = str(container.get("name") or "")
+        image = container.get("image")
+        if not image:
+            raise PodBuildError(f"template {template.get('name', '')!r}: container {name!r} has no image")
+        command = list(container.get("command") or []) or image_command(str(image), settings) or []
+        if not command:
+            raise PodBuildError(
+                f"template {template.get('name', '')!r}: the command of image {image!r} (container {name!r}) is "
+                "not known. Set `command`, or list the image's entrypoint in [argo] kubernetes_image_commands"
+            )
+        deps = [str(d) for d in container.pop("dependencies", None) or []]
+        collect = name == MAIN_CONTAINER
+        container["command"] = capture.wrap_set_command(
+            command,
+            name=name,
+            collect=collect,
+            retries=retries,
+            delay=delay,
+            dependencies=deps,
+            names=names,
+            output_paths=outputs if collect else (),
+        )
+        mounts = [*copy.deepcopy(shared), *(container.get("volumeMounts") or [])]
+        mounts.append({"name": capture.ARGO_VOLUME, "mountPath": capture.ARGO_DIR})
+        if collect:
+            mounts.append({"name": capture.XCOM_VOLUME, "mountPath": capture.XCOM_DIR})
+        container["volumeMounts"] = mounts
+        out.append(container)
+    if MAIN_CONTAINER not in names:
+        if outputs:
+            raise PodBuildError('a containerSet template with outputs needs a container named "main"')
+        collector: dict[str, Any] = {
+            "name": MAIN_CONTAINER,
+            "image": settings.executor_image,
+            "command": capture.wrap_set_command(
+                [],
+                name=MAIN_CONTAINER,
+                collect=True,
+                retries=0,
+                delay=0,
+                dependencies=[],
+                names=[*names, MAIN_CONTAINER],
+                output_paths=(),
+            ),
+            "securityContext": copy.deepcopy(capture.EXECUTOR_SECURITY_CONTEXT),
+            "volumeMounts": [
+                {"name": capture.ARGO_VOLUME, "mountPath": capture.ARGO_DIR},
+                {"name": capture.XCOM_VOLUME, "mountPath": capture.XCOM_DIR},
+            ],
+        }
+        if settings.executor_image_pull_policy:
+            collector["imagePullPolicy"] = settings.executor_image_pull_policy
+        out.insert(0, collector)
+    else:
+        out.sort(key=lambda c: c["name"] != MAIN_CONTAINER)  # main first, as the pod's base container
+    return out
+
+
 def _volumes(
     template: Mapping[str, Any],
     workflow: Mapping[str, Any],
@@ -208,8 +291,14 @@ def build_pod(
     from airflow_argo_provider.runtime.step import output_paths
 
     settings = settings or PodSettings()
-    if "container" not in template and "script" not in template:
-        raise PodBuildError("only container and script templates run as pods")
+    is_set = "containerSet" in template
+    if "container" not in template and "script" not in template and not is_set:
+        raise PodBuildError("only container, script and containerSet templates run as pods")
+    if is_set and artifacts and (artifacts.inputs or artifacts.outputs):
+        raise PodBuildError(
+            "artifacts of containerSet templates are not supported by the kubernetes backend (the local backend "
+            "runs them); share files between the containers through a volume"
+        )
     if artifacts and not settings.artifact_image:
         raise PodBuildError(
             "this step has artifacts: set [argo] kubernetes_artifact_image to an image with Python, boto3 and "
@@ -217,28 +306,36 @@ def build_pod(
         )
     outputs = output_paths(template)
     has_outputs = bool(artifacts and artifacts.outputs)
-    main = _main_container(
-        template, settings, outputs, [a.path for a in artifacts.outputs] if artifacts and has_outputs else None
-    )
+    members: list[dict[str, Any]] = []
+    if is_set:
+        members = _set_containers(template, settings, outputs)
+        main = members[0]
+    else:
+        main = _main_container(
+            template, settings, outputs, [a.path for a in artifacts.outputs] if artifacts and has_outputs else None
+        )
     is_script = "script" in template
     source = (template.get("script") or {}).get("source") if is_script else None
 
-    env = list(main.get("env") or [])
-    env.extend(
-        [
-            {"name": "ARGO_CONTAINER_NAME", "value": main["name"]},
-            {"name": "ARGO_POD_NAME", "value": target.name},
-            {"name": "ARGO_NODE_NAME", "value": target.node_name},
-        ]
-    )
-    main["env"] = env
+    for container in members or [main]:
+        env = list(container.get("env") or [])
+        env.extend(
+            [
+                {"name": "ARGO_CONTAINER_NAME", "value": container["name"]},
+                {"name": "ARGO_POD_NAME", "value": target.name},
+                {"name": "ARGO_NODE_NAME", "value": target.node_name},
+            ]
+        )
+        container["env"] = env
 
-    user_mounts = [m for m in (template.get("container") or template.get("script") or {}).get("volumeMounts") or []]
+    body = template.get("containerSet") if is_set else (template.get("container") or template.get("script"))
+    user_mounts = [m for m in (body or {}).get("volumeMounts") or []]
     init_containers = [
         capture.init_container(
             settings.executor_image,
             script=None if source is None else str(source),
             pull_policy=settings.executor_image_pull_policy,
+            wrapper=capture.SET_WRAPPER if is_set else capture.WRAPPER,
         )
     ]
     agent_volumes: list[dict[str, Any]] = []
@@ -256,7 +353,12 @@ def build_pod(
         sidecars.append(
             pod_artifacts.wait_container(artifacts, settings.artifact_image, settings.artifact_image_pull_policy)
         )
-    containers = [main, *sidecars, capture.xcom_sidecar(settings.executor_image, settings.executor_image_pull_policy)]
+    containers = [
+        main,
+        *members[1:],
+        *sidecars,
+        capture.xcom_sidecar(settings.executor_image, settings.executor_image_pull_policy),
+    ]
 
     spec: dict[str, Any] = {"restartPolicy": "Never"}
     for key, wf_key in (

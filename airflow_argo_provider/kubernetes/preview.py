@@ -87,6 +87,9 @@ class Preview:
     node: Node
     invocation: Invocation
     pod: dict[str, Any] | None = None
+    # A resource template: the action, and the object it acts on (its manifest text when the
+    # placeholders of run-time values keep it from reading as YAML).
+    resource: dict[str, Any] | None = None
     problem: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -170,7 +173,10 @@ class Previewer:
     def preview(self, node: Node) -> Preview:
         invocation = self.invocation(node)
         result = Preview(node, invocation)
-        if node.body not in ("container", "script"):
+        if node.body == "resource":
+            result.resource = _resource_preview(invocation.template.get("resource") or {})
+            return result
+        if node.body not in ("container", "script", "containerSet"):
             result.problem = f"{node.body} template: runs without a pod"
             return result
         workflow = _lenient(self.plan.pod_spec, invocation.scope)
@@ -198,3 +204,22 @@ class Previewer:
         for node in self.plan.nodes():
             if not node.is_group:
                 yield self.preview(node)
+
+
+def _resource_preview(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What a resource template would do: its settings, and its object as YAML allows."""
+    import yaml
+
+    shown: dict[str, Any] = {"action": body.get("action")}
+    for key in ("mergeStrategy", "flags", "successCondition", "failureCondition", "setOwnerReference"):
+        if body.get(key) not in (None, "", []):
+            shown[key] = body[key]
+    manifest = body.get("manifest")
+    if body.get("manifestFrom"):
+        shown["manifestFrom"] = body["manifestFrom"]
+    elif isinstance(manifest, str):
+        try:
+            shown["object"] = yaml.safe_load(manifest)
+        except yaml.YAMLError:
+            shown["manifest"] = manifest
+    return shown

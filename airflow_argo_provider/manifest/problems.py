@@ -75,12 +75,18 @@ _CATALOGUE = [
         "An SQS event source names its queue without `queueAccountId`; the queue URL is not looked up "
         "while DAGs are parsed, so give the account id or the queue URL.",
     ),
-    Code("AAP101", "unsupported: resource template", "`resource` templates manipulate cluster objects."),
+    Code(
+        "AAP101",
+        "unsupported: resource template",
+        "No longer reported: `resource` templates run (kubectl locally, the Kubernetes object API on "
+        "Kubernetes; see kubernetes.md). Their mistakes are AAP010/AAP028.",
+    ),
     Code("AAP102", "unsupported: data template", "`data` templates (artifact transformations) are not run."),
     Code(
         "AAP103",
         "unsupported: containerSet template",
-        "`containerSet` templates (several containers in one pod) are not run.",
+        "No longer reported: `containerSet` templates run (one pod on Kubernetes, processes locally; "
+        "see kubernetes.md). Their mistakes are AAP010/AAP012/AAP022/AAP023/AAP025.",
     ),
     Code("AAP104", "unsupported: daemon", "Daemon steps (`daemon: true`) keep running alongside the workflow."),
     Code("AAP105", "unsupported: synchronization", "Semaphores and mutexes (`synchronization`) are not enforced."),

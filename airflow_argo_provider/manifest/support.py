@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from airflow_argo_provider.manifest.bodies import container_set_findings, resource_findings
 from airflow_argo_provider.manifest.plugins import plugin_findings
 from airflow_argo_provider.manifest.yaml_source import Path
 from airflow_argo_provider.plan.locks import LockError, lock_of
@@ -23,9 +24,7 @@ ALL_ARTIFACT_STORES = ("s3", "gcs", "azure", "oss", "hdfs", "git", "artifactory"
 NATIVE_PLUGINS: frozenset[str] = frozenset({"sns"})
 
 _TEMPLATE_BODIES = {
-    "resource": ("AAP101", "resource templates (create/patch/delete cluster objects) are not run"),
     "data": ("AAP102", "data templates (artifact transformations) are not run"),
-    "containerSet": ("AAP103", "containerSet templates (several containers in one pod) are not run"),
 }
 
 _SPEC_NOTES = {
@@ -123,6 +122,10 @@ def _template_features(template: dict[str, Any], path: Path) -> Iterator[Finding
     for key, (code, reason) in _TEMPLATE_BODIES.items():
         if template.get(key) is not None:
             yield (*path, key), code, reason
+    if template.get("resource") is not None:
+        yield from resource_findings(template, path)
+    if template.get("containerSet") is not None:
+        yield from container_set_findings(template, path)
     if template.get("daemon"):
         yield (*path, "daemon"), "AAP104", "daemon templates (kept running beside the workflow) are not run"
     if template.get("synchronization") is not None:

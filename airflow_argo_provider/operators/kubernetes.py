@@ -364,6 +364,10 @@ class ArgoKubernetesPodOperator(ArgoNodeOperator, KubernetesPodOperator):
         main = pod_status.main_container(remote, MAIN_CONTAINER)
         document = self.read_document(remote) if main is not None and main.exit_code is not None else None
         outcome = pod_status.outcome_of(remote, document, output_paths(invocation.template), main=MAIN_CONTAINER)
+        failed_container = (document or {}).get("failedContainer")
+        if failed_container and outcome.exit_code not in (0, None) and not outcome.message:
+            # A containerSet: the first container of the set that failed.
+            outcome.message = f"container {failed_container}: Error (exit code {outcome.exit_code})"
         if invocation.artifacts and invocation.artifacts.outputs and document is not None:
             # The artifact agent's report, added to the document by the pod's wrapper.
             settle(outcome, SaveReport.from_json(document.get("artifacts")), invocation.artifacts.outputs)

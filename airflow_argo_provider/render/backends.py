@@ -2,6 +2,8 @@
 
 ``local`` runs container and script templates as processes on the worker; ``kubernetes``
 runs them as pods. HTTP, suspend and SNS plugin steps run the same way in both backends.
+``resource`` templates run ``kubectl`` locally and use the Kubernetes object API on Kubernetes;
+``containerSet`` templates run as processes in dependency order locally and as one pod on Kubernetes.
 The default backend is ``[argo] backend`` (``AIRFLOW__ARGO__BACKEND``), else ``local``.
 """
 
@@ -24,6 +26,12 @@ OPERATORS: dict[tuple[str, str], str] = {
     # The same requests everywhere; only where secretKeyRef headers are read from differs.
     ("local", "http"): "airflow_argo_provider.operators.http:ArgoHttpOperator",
     ("kubernetes", "http"): "airflow_argo_provider.operators.http:ArgoKubernetesHttpOperator",
+    # Resource templates: kubectl in the local backend, the Kubernetes object API in the kubernetes one.
+    ("local", "resource"): "airflow_argo_provider.operators.resource:ArgoKubectlResourceOperator",
+    ("kubernetes", "resource"): "airflow_argo_provider.operators.resource:ArgoKubernetesResourceOperator",
+    # Container sets: processes in dependency order locally, one pod with a container each on Kubernetes.
+    ("local", "containerSet"): "airflow_argo_provider.operators.local:ArgoLocalContainerSetOperator",
+    ("kubernetes", "containerSet"): "airflow_argo_provider.operators.kubernetes:ArgoKubernetesPodOperator",
     # Executor plugins run natively in the worker (only sns passes the manifest checks).
     ("*", "plugin"): "airflow_argo_provider.operators.sns:ArgoSnsOperator",
 }

@@ -90,6 +90,8 @@ class RawOutcome:
     failed: bool = False
     # For ``retryPolicy: OnTransientError``: whether the failure is transient; None: judge the message.
     transient: bool | None = None
+    # Output parameters the backend read itself (resource templates: ``jsonPath``, ``jqFilter``).
+    parameters: dict[str, str] = field(default_factory=dict)
 
 
 def trim_result(stdout: str) -> str:
@@ -280,6 +282,15 @@ def output_parameters(invocation: Invocation, raw: RawOutcome, record: NodeRecor
                     value = str(value_from["default"])
                 elif record.phase == SUCCEEDED:
                     raise OutputError(f"failed to read output parameter {name!r}: no file {value_from['path']}")
+                else:
+                    continue
+        elif value_from.get("jsonPath") or value_from.get("jqFilter"):
+            value = raw.parameters.get(name)
+            if value is None:
+                if value_from.get("default") is not None:
+                    value = str(value_from["default"])
+                elif record.phase == SUCCEEDED:
+                    raise OutputError(f"output parameter {name!r}: the object was not read")
                 else:
                     continue
         elif value_from.get("expression"):

@@ -285,6 +285,10 @@ class FakeCluster:
                 ],
             }
             return
+        init = next((c for c in spec.get("initContainers") or [] if c["name"] == capture.INIT_CONTAINER), None)
+        if init is not None and any(e.get("value") == capture.SET_WRAPPER for e in init.get("env") or []):
+            self._run_set(pod, spec, inits, started, status)
+            return
         loader = next((c for c in spec.get("initContainers") or [] if c["name"] == pod_artifacts.LOAD_CONTAINER), None)
         if loader is not None:
             failure = self._run_loader(pod, loader, main)
@@ -323,6 +327,84 @@ class FakeCluster:
                     },
                 ),
                 *running,
+            ],
+        }
+
+    def _run_set(self, pod: dict[str, Any], spec: dict[str, Any], inits: list[Any], started: str, status: Any) -> None:
+        """A containerSet pod: every container of the set runs at once through the set wrapper (with
+        dash), each mount path mapped to a folder of the pod; main writes the outputs document."""
+        here = self.work / pod["metadata"]["name"]
+        (here / "ctr").mkdir(parents=True, exist_ok=True)
+        wrapper = here / "wrapper"
+        wrapper.write_text(capture.SET_WRAPPER)
+        volumes = here / "volumes"
+        fixed = {
+            capture.BUSYBOX: str(self.shim),
+            capture.WRAPPER_PATH: str(wrapper),
+            capture.SET_DIR: str(here / "ctr"),
+            capture.RETURN_FILE: str(here / "return.json"),
+        }
+        members = [c for c in spec["containers"] if c["command"][:3] == [capture.BUSYBOX, "sh", capture.WRAPPER_PATH]]
+        running: list[tuple[dict[str, Any], subprocess.Popen[bytes]]] = []
+        for container in members:
+            mounts = {}
+            for mount in container.get("volumeMounts") or []:
+                if mount["name"] in (capture.ARGO_VOLUME, capture.XCOM_VOLUME):
+                    continue
+                target = volumes / mount["name"] / mount.get("subPath", "")
+                target.mkdir(parents=True, exist_ok=True)
+                mounts[mount["mountPath"].rstrip("/")] = str(target)
+
+            def mapped(arg: str, mounts: dict[str, str] = mounts) -> str:
+                if arg in fixed:
+                    return fixed[arg]
+                for path, host in sorted(mounts.items(), key=lambda m: -len(m[0])):
+                    if arg == path or arg.startswith(path + "/"):
+                        return host + arg[len(path) :]
+                    arg = arg.replace(" " + path + "/", " " + host + "/")
+                return arg
+
+            argv = [mapped(a) for a in [*container["command"], *(container.get("args") or [])]]
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(here)}
+            env.update(self._env(container))
+            process = subprocess.Popen(
+                ["dash", *argv[2:]], env=env, cwd=here, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+            running.append((container, process))
+        ends = []
+        stdout = ""
+        for container, process in running:
+            out, _ = process.communicate(timeout=300)
+            if container["name"] == "main":
+                stdout = out.decode("utf-8", "replace")
+            code = process.returncode
+            ends.append(
+                status(
+                    container["name"],
+                    container["image"],
+                    {
+                        "terminated": {
+                            "exitCode": code,
+                            "reason": "Completed" if code == 0 else "Error",
+                            "startedAt": started,
+                            "finishedAt": _now(),
+                        }
+                    },
+                )
+            )
+        document = here / "return.json"
+        pod["_stdout"] = stdout
+        self.documents[(pod["metadata"]["namespace"], pod["metadata"]["name"])] = (
+            document.read_text() if document.exists() else None
+        )
+        others = [c for c in spec["containers"] if c not in members]
+        pod["status"] = {
+            "phase": "Running",
+            "startTime": started,
+            "initContainerStatuses": inits,
+            "containerStatuses": [
+                *ends,
+                *[status(c["name"], c["image"], {"running": {"startedAt": started}}) for c in others],
             ],
         }
 

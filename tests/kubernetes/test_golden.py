@@ -53,6 +53,9 @@ EXAMPLES = [
     "artifact-passing",
     "input-artifact-s3",
     "output-artifact-s3",
+    # container sets: a container per entry, main first, the set wrapper
+    "container-set-template/graph-workflow",
+    "container-set-template/outputs-result-workflow",
 ]
 # The deployment settings the artifact examples are rendered with (a MinIO repository, as in
 # Argo's quick start, with its credentials as Secret references).
@@ -78,12 +81,16 @@ def render_pods(path: Path) -> str:
     plan = build_plan(manifest, mset)
     documents = []
     for preview in Previewer(plan, settings=PodSettings(artifact_image=ARTIFACT_IMAGE)).leaves():
-        if preview.node.body not in ("container", "script"):
+        if preview.node.body not in ("container", "script", "containerSet"):
             continue
         assert preview.pod is not None, preview.problem
         header = f"# {preview.node.id}: template {plan.template(preview.node.template).get('name')}\n"
         documents.append(header + pod_yaml(preview.pod))
     return "---\n".join(documents)
+
+
+def _file(name: str) -> str:
+    return name.replace("/", "__")
 
 
 class _Response:
@@ -95,7 +102,7 @@ class _Response:
 def test_golden_pod(name: str, argo_examples: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW__ARGO__ARTIFACT_REPOSITORY", json.dumps(REPOSITORY))
     text = render_pods(argo_examples / f"{name}.yaml")
-    golden = GOLDEN / f"{name}.yaml"
+    golden = GOLDEN / f"{_file(name)}.yaml"
     if os.environ.get("AIRFLOW_ARGO_UPDATE_GOLDEN"):
         golden.write_text(text)
     assert golden.is_file(), f"{golden} is missing: run with AIRFLOW_ARGO_UPDATE_GOLDEN=1"
@@ -113,4 +120,4 @@ def test_golden_pod(name: str, argo_examples: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_golden_files_are_all_checked() -> None:
-    assert sorted(p.stem for p in GOLDEN.glob("*.yaml")) == sorted(EXAMPLES)
+    assert sorted(p.stem for p in GOLDEN.glob("*.yaml")) == sorted(_file(n) for n in EXAMPLES)

@@ -297,11 +297,22 @@ def test_two_loop_sources() -> None:
 def test_unsupported_feature_has_code_and_reason() -> None:
     text = HELLO.replace(
         "    container:\n      image: busybox\n      command: [echo, hi]\n",
+        "    data:\n      source: {artifactPaths: {name: a, s3: {key: k}}}\n      transformation: []\n",
+    )
+    assert [p for p in problems_of(text) if "AAP102" in p] == [
+        "wf.yaml:9: AAP102 spec.templates[0].data: data templates (artifact transformations) are not run"
+    ]
+
+
+def test_resource_template_mistakes_are_reported() -> None:
+    text = HELLO.replace(
+        "    container:\n      image: busybox\n      command: [echo, hi]\n",
         "    resource:\n      action: create\n      manifest: 'kind: ConfigMap'\n",
     )
     assert problems_of(text) == [
-        "wf.yaml:9: AAP101 spec.templates[0].resource: resource templates (create/patch/delete cluster "
-        "objects) are not run"
+        "wf.yaml:11: AAP010 spec.templates[0].resource.manifest: the manifest has no apiVersion",
+        "wf.yaml:11: AAP010 spec.templates[0].resource.manifest: the manifest names no object: set "
+        "metadata.name (or generateName, with action create)",
     ]
 
 
