@@ -74,10 +74,26 @@ INIT_SCRIPT = (
     "fi\n"
 )
 
+# Shared by both wrappers: `files_json N` prints the output files p_0 .. p_(N-1) as a JSON list of
+# their base64 contents (null for a missing or unreadable file), using the BusyBox binary in $B.
+FILES_JSON = r"""files_json() {
+  i=0
+  while [ "$i" -lt "$1" ]; do
+    eval "p=\$p_$i"
+    [ "$i" -gt 0 ] && printf ','
+    if [ -f "$p" ] && [ -r "$p" ]; then printf '"'; "$B" base64 < "$p" | "$B" tr -d '\n'; printf '"'
+    else printf 'null'; fi
+    i=$((i+1))
+  done
+}
+"""
+
 # The main container's wrapper, run by the copied BusyBox as `sh WRAPPER_PATH $1 $2 ...` with
 #   $1 = the BusyBox binary, $2 = a directory for its files, $3 = the JSON file to write,
 #   $4 = N, then N output file paths, then the step's command and arguments.
-WRAPPER = r"""B=$1; O=$2; X=$3; n=$4; shift 4
+WRAPPER = (
+    FILES_JSON
+    + r"""B=$1; O=$2; X=$3; n=$4; shift 4
 i=0
 while [ "$i" -lt "$n" ]; do eval "p_$i=\$1"; shift; i=$((i+1)); done
 "$B" mkdir -p "$O"
@@ -91,18 +107,12 @@ rc=$("$B" cat "$O/exit" 2>/dev/null) || rc=64
   printf '{"exitCode":%s,"stdout":"' "$rc"
   "$B" tail -c 262144 "$O/stdout" | "$B" base64 | "$B" tr -d '\n'
   printf '","files":['
-  i=0
-  while [ "$i" -lt "$n" ]; do
-    eval "p=\$p_$i"
-    [ "$i" -gt 0 ] && printf ','
-    if [ -f "$p" ] && [ -r "$p" ]; then printf '"'; "$B" base64 < "$p" | "$B" tr -d '\n'; printf '"'
-    else printf 'null'; fi
-    i=$((i+1))
-  done
+  files_json "$n"
   printf ']}'
 } > "$X.tmp" && "$B" mv "$X.tmp" "$X"
 exit "$rc"
 """
+)
 
 
 # A container of a ``containerSet``, run by the copied BusyBox as `sh WRAPPER_PATH ARGS...` with
@@ -114,7 +124,9 @@ exit "$rc"
 # Each container waits until its dependencies have written their `exit` file and runs only when
 # all of them exited 0 (else it records `x`, not run); main then waits for every container and
 # writes the document: the first failing container's exit code, main's stdout, the output files.
-SET_WRAPPER = r"""B=$1; D=$2; me=$3; collect=$4; retries=$5; delay=$6; shift 6
+SET_WRAPPER = (
+    FILES_JSON
+    + r"""B=$1; D=$2; me=$3; collect=$4; retries=$5; delay=$6; shift 6
 n=$1; shift; deps=""; i=0
 while [ "$i" -lt "$n" ]; do deps="$deps $1"; shift; i=$((i+1)); done
 n=$1; shift; all=""; i=0
@@ -166,14 +178,7 @@ done
   printf '{"exitCode":%s,"failedContainer":"%s","stdout":"' "$code" "$first"
   if [ -f "$O/stdout" ]; then "$B" tail -c 262144 "$O/stdout" | "$B" base64 | "$B" tr -d '\n'; fi
   printf '","files":['
-  i=0
-  while [ "$i" -lt "$np" ]; do
-    eval "p=\$p_$i"
-    [ "$i" -gt 0 ] && printf ','
-    if [ -f "$p" ] && [ -r "$p" ]; then printf '"'; "$B" base64 < "$p" | "$B" tr -d '\n'; printf '"'
-    else printf 'null'; fi
-    i=$((i+1))
-  done
+  files_json "$np"
   printf '],"containers":{'
   sep=""
   for c in $all; do printf '%s"%s":"%s"' "$sep" "$c" "$("$B" cat "$D/$c/exit")"; sep=","; done
@@ -181,6 +186,7 @@ done
 } > "$X.tmp" && "$B" mv "$X.tmp" "$X"
 exit "$code"
 """
+)
 SET_DIR = f"{ARGO_DIR}/ctr"
 
 

@@ -24,6 +24,7 @@ from airflow_argo_provider.kubernetes.objects import (
     check_jsonpath,
     parse_conditions,
 )
+from airflow_argo_provider.manifest.graph import find_cycle
 from airflow_argo_provider.manifest.yaml_source import Path
 from airflow_argo_provider.runtime.retry import parse_duration
 
@@ -191,7 +192,7 @@ def container_set_findings(template: dict[str, Any], path: Path) -> Iterator[Fin
                     "AAP025",
                     f"no container named {dep!r} in this set (containers: {', '.join(names)})",
                 )
-    cycle = _cycle(graph)
+    cycle = find_cycle(graph)
     if cycle:
         yield (*where, "containers"), "AAP022", "the containers' dependencies form a cycle: " + " -> ".join(cycle)
     outputs: dict[str, Any] = template["outputs"] if isinstance(template.get("outputs"), dict) else {}
@@ -216,31 +217,3 @@ def container_set_findings(template: dict[str, Any], path: Path) -> Iterator[Fin
                 parse_duration(duration)
             except ValueError as exc:
                 yield (*where, "retryStrategy", "duration"), "AAP010", str(exc)
-
-
-def _cycle(graph: dict[str, list[str]]) -> list[str]:
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str]:
-        state[node] = 1
-        stack.append(node)
-        for dep in graph.get(node, []):
-            if dep not in graph:
-                continue
-            if state.get(dep) == 1:
-                return [*stack[stack.index(dep) :], dep]
-            if state.get(dep) is None:
-                found = visit(dep)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = 2
-        return []
-
-    for node in graph:
-        if state.get(node) is None:
-            found = visit(node)
-            if found:
-                return found
-    return []

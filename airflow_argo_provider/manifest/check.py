@@ -14,6 +14,7 @@ from hera.workflows import models as m
 
 from airflow_argo_provider.expressions import ExpressionError, check_template, depends_task_names
 from airflow_argo_provider.manifest.artifacts import artifact_problems
+from airflow_argo_provider.manifest.graph import find_cycle
 from airflow_argo_provider.manifest.loader import (
     DAG_ID_ANNOTATION,
     DAG_KINDS,
@@ -236,7 +237,7 @@ class _Checker:
                     (*handle.path, "dag", "target"),
                     handle.owner,
                 )
-        cycle = _find_cycle(edges)
+        cycle = find_cycle(edges)
         if cycle:
             first = cycle[0]
             self.add(
@@ -349,30 +350,3 @@ def _template_strings(template: m.Template, path: Path) -> Iterator[tuple[Path, 
             yield (*path, "outputs", "parameters", i, "valueFrom", "parameter"), vf.parameter
         if vf is not None and vf.expression:
             yield (*path, "outputs", "parameters", i, "valueFrom", "expression"), "{{=" + vf.expression + "}}"
-
-
-def _find_cycle(edges: dict[str, list[str]]) -> list[str]:
-    """A cycle in ``task -> dependencies`` edges, as a list of names (first repeated last)."""
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str]:
-        state[node] = 1
-        stack.append(node)
-        for dep in edges.get(node, []):
-            if state.get(dep) == 1:
-                return [*stack[stack.index(dep) :], dep]
-            if dep not in state:
-                found = visit(dep)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = 2
-        return []
-
-    for node in edges:
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
-    return []
