@@ -48,14 +48,14 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from scripts.posts_api import post  # noqa: E402 (the posts of the API stand-in)
 
 TIMEOUT_SECONDS = 1.0  # request timeout on both sides
 SLOW_SECONDS = 1.3  # a "slow response" takes this long: longer than the timeout
-
-
-def post(ident: int) -> dict[str, Any]:
-    return {"userId": ident % 10 + 1, "id": ident, "title": f"post {ident}", "body": "quia et suscipit"}
 
 
 class Server:

@@ -2,7 +2,8 @@
 
 It answers by path, and records every request (time, method, path, headers, body):
 
-* ``/posts/ID``: a JSON post ``{"userId": ..., "id": ID, ...}`` (jsonplaceholder's shape);
+* ``/posts/ID``: a JSON post ``{"userId": ..., "id": ID, ...}`` (jsonplaceholder's shape, as
+  ``scripts/posts_api.py`` generates it);
 * ``/status/CODE``: that status, body ``status CODE``;
 * ``/flaky/KEY?fail=N&kind=K``: the first N requests for KEY fail with K (a status code,
   ``drop`` to close the connection without answering, or ``slow`` to answer after
@@ -27,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from scripts.posts_api import post  # the posts of the API stand-in, served here too
+
 REASONS = {
     200: "OK",
     201: "Created",
@@ -48,10 +51,6 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: bytes
-
-
-def post(ident: int) -> dict[str, Any]:
-    return {"userId": ident % 10 + 1, "id": ident, "title": f"post {ident}", "body": "lorem ipsum"}
 
 
 @dataclass

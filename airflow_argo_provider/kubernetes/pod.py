@@ -157,16 +157,12 @@ def _main_container(
 
 
 def _set_retry(template: Mapping[str, Any]) -> tuple[int, int]:
-    """``containerSet.retryStrategy``: retries of each container, and whole seconds between attempts."""
-    from airflow_argo_provider.runtime.retry import parse_duration
+    from airflow_argo_provider.runtime.retry import container_set_retry
 
-    retry = (template.get("containerSet") or {}).get("retryStrategy") or {}
     try:
-        retries = int(str(retry.get("retries") or 0))
-        delay = parse_duration(retry.get("duration")) or 0.0
+        return container_set_retry(template)
     except ValueError as exc:
-        raise PodBuildError(f"containerSet.retryStrategy: {exc}") from None
-    return max(retries, 0), math.ceil(delay)
+        raise PodBuildError(str(exc)) from None
 
 
 def _set_containers(template: Mapping[str, Any], settings: PodSettings, outputs: Sequence[str]) -> list[dict[str, Any]]:

@@ -407,7 +407,7 @@ def run_process(
     if len(data) > RESULT_BUFFER_BYTES:
         data = data[-RESULT_BUFFER_BYTES:]
     stdout = data.decode("utf-8", "replace")
-    files = {path: _read_output(sandbox.host_path(path)) for path in output_paths}
+    files = {path: read_output(sandbox.host_path(path)) for path in output_paths}
     if timed_out:
         return ProcessResult(None, stdout, files=files, started=started, finished=finished, timed_out=True)
     code = proc.returncode
@@ -439,7 +439,7 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def _read_output(path: str) -> str | None:
+def read_output(path: str) -> str | None:
     """An output parameter file (one trailing newline trimmed, as Argo does)."""
     try:
         text = Path(path).read_text(encoding="utf-8", errors="replace")

@@ -46,6 +46,21 @@ class ArgoLocalOperator(ArgoNodeOperator):
         view.local_artifact_root = str(work_dir() / "artifacts")
         return view
 
+    def command_and_env(
+        self, template: Mapping[str, Any], body: Mapping[str, Any], invocation: Invocation
+    ) -> tuple[list[str], dict[str, str]]:
+        """A container's (or script's) command line and environment as a local process: the
+        image's tools first on PATH, Argo's pod and node names set."""
+        image = body.get("image")
+        argv = resolve_command(template, image)
+        env = build_env(body, os.environ, self.plan.config_maps, local_secret)
+        extra_path = image_path(image or "")
+        if extra_path:
+            env["PATH"] = os.pathsep.join([*extra_path, env.get("PATH", "")])
+        env.setdefault("ARGO_POD_NAME", invocation.pod_name)
+        env.setdefault("ARGO_NODE_NAME", invocation.node_name)
+        return argv, env
+
     def run_invocation(self, invocation: Invocation, context: Any, timeout: float | None) -> RawOutcome:
         template = invocation.template
         body: Mapping[str, Any] = template.get("container") or template.get("script") or {}
@@ -73,15 +88,9 @@ class ArgoLocalOperator(ArgoNodeOperator):
                 "volumes are not mounted"
             )
         try:
-            argv = resolve_command(template, image)
-            env = build_env(body, os.environ, self.plan.config_maps, local_secret)
+            argv, env = self.command_and_env(template, body, invocation)
         except (CommandError, MissingValueError) as exc:
             return RawOutcome(exit_code=None, message=str(exc), error=True)
-        extra_path = image_path(image or "")
-        if extra_path:
-            env["PATH"] = os.pathsep.join([*extra_path, env.get("PATH", "")])
-        env.setdefault("ARGO_POD_NAME", invocation.pod_name)
-        env.setdefault("ARGO_NODE_NAME", invocation.node_name)
         if "script" in template:
             source = template["script"].get("source", "")
             if source:
@@ -93,18 +102,9 @@ class ArgoLocalOperator(ArgoNodeOperator):
                 script.write_text(source)
                 script.chmod(0o755)
                 argv.append(f"{STAGING}/script" if sandbox.isolated else str(script))
-        stores = None
-        if artifacts:
-            from airflow_argo_provider.artifacts.clients import airflow_sessions
-            from airflow_argo_provider.artifacts.staging import LoadError, load_inputs
-            from airflow_argo_provider.artifacts.stores import Stores
-
-            stores = Stores(local_secret, airflow_sessions)
-            try:
-                load_inputs(artifacts.inputs, stores, lambda a: input_target(sandbox, a.name, a.path))
-            except (LoadError, MissingValueError) as exc:
-                shutil.rmtree(step_root, ignore_errors=True)
-                return RawOutcome(exit_code=None, message=str(exc), error=True)
+        stores, failed = stage_inputs(artifacts, sandbox, step_root)
+        if failed is not None:
+            return failed
         name = invocation.display_name
         log.info("running %s (image %s): %s", name, image, " ".join(argv))
 
@@ -136,6 +136,24 @@ class ArgoLocalOperator(ArgoNodeOperator):
         if not os.environ.get("AIRFLOW_ARGO_KEEP_STEP_DIRS"):
             shutil.rmtree(step_root, ignore_errors=True)
         return outcome
+
+
+def stage_inputs(artifacts: Any, sandbox: Sandbox, step_root: Path) -> tuple[Any, RawOutcome | None]:
+    """Load a step's input artifacts into its sandbox: the artifact stores for its outputs, or
+    the failed outcome (an Error, the step's folder removed) when an input cannot be loaded."""
+    if not artifacts:
+        return None, None
+    from airflow_argo_provider.artifacts.clients import airflow_sessions
+    from airflow_argo_provider.artifacts.staging import LoadError, load_inputs
+    from airflow_argo_provider.artifacts.stores import Stores
+
+    stores = Stores(local_secret, airflow_sessions)
+    try:
+        load_inputs(artifacts.inputs, stores, lambda a: input_target(sandbox, a.name, a.path))
+    except (LoadError, MissingValueError) as exc:
+        shutil.rmtree(step_root, ignore_errors=True)
+        return stores, RawOutcome(exit_code=None, message=str(exc), error=True)
+    return stores, None
 
 
 def step_volumes(plan: Any, template: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -192,9 +210,11 @@ class ArgoLocalContainerSetOperator(ArgoLocalOperator):
         import threading
         import time
         from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+        from graphlib import TopologicalSorter
 
-        from airflow_argo_provider.kubernetes.pod import MAIN_CONTAINER, PodBuildError, _set_retry
-        from airflow_argo_provider.local.runner import _read_output
+        from airflow_argo_provider.kubernetes.pod import MAIN_CONTAINER
+        from airflow_argo_provider.local.runner import read_output
+        from airflow_argo_provider.runtime.retry import container_set_retry
 
         template = invocation.template
         body: Mapping[str, Any] = template.get("containerSet") or {}
@@ -202,8 +222,8 @@ class ArgoLocalContainerSetOperator(ArgoLocalOperator):
         if not containers:
             return RawOutcome(exit_code=None, error=True, message="containerSet has no containers")
         try:
-            retries, delay = _set_retry(template)
-        except PodBuildError as exc:
+            retries, delay = container_set_retry(template)
+        except ValueError as exc:
             return RawOutcome(exit_code=None, error=True, message=str(exc))
         names = [str(c.get("name") or "") for c in containers]
         collector = MAIN_CONTAINER if MAIN_CONTAINER in names else names[-1]
@@ -236,19 +256,9 @@ class ArgoLocalContainerSetOperator(ArgoLocalOperator):
             sandbox.root = own_tmp.parent
             sandboxes[name] = sandbox
             container["volumeMounts"] = own["volumeMounts"]
-        stores = None
-        if artifacts:
-            from airflow_argo_provider.artifacts.clients import airflow_sessions
-            from airflow_argo_provider.artifacts.staging import LoadError, load_inputs
-            from airflow_argo_provider.artifacts.stores import Stores
-
-            stores = Stores(local_secret, airflow_sessions)
-            target_box = sandboxes[collector]
-            try:
-                load_inputs(artifacts.inputs, stores, lambda a: input_target(target_box, a.name, a.path))
-            except (LoadError, MissingValueError) as exc:
-                shutil.rmtree(step_root, ignore_errors=True)
-                return RawOutcome(exit_code=None, message=str(exc), error=True)
+        stores, failed = stage_inputs(artifacts, sandboxes[collector], step_root)
+        if failed is not None:
+            return failed
         deadline = time.monotonic() + timeout if timeout is not None else None
         lock = threading.Lock()
 
@@ -256,15 +266,9 @@ class ArgoLocalContainerSetOperator(ArgoLocalOperator):
             name = str(container["name"])
             image = container.get("image")
             try:
-                argv = resolve_command({"container": container}, image)
-                env = build_env(container, os.environ, self.plan.config_maps, local_secret)
+                argv, env = self.command_and_env({"container": container}, container, invocation)
             except (CommandError, MissingValueError) as exc:
                 return ProcessResult(exit_code=None, stdout_tail="", message=f"container {name}: {exc}", error=True)
-            extra_path = image_path(image or "")
-            if extra_path:
-                env["PATH"] = os.pathsep.join([*extra_path, env.get("PATH", "")])
-            env.setdefault("ARGO_POD_NAME", invocation.pod_name)
-            env.setdefault("ARGO_NODE_NAME", invocation.node_name)
             env["ARGO_CONTAINER_NAME"] = name
 
             def on_line(stream: str, line: str) -> None:
@@ -302,39 +306,31 @@ class ArgoLocalContainerSetOperator(ArgoLocalOperator):
         by_name = {str(c["name"]): c for c in containers}
         deps = {name: [str(d) for d in by_name[name].get("dependencies") or []] for name in names}
         running: dict[Future[ProcessResult], str] = {}
+        order = TopologicalSorter(deps)  # checked acyclic when the manifest was loaded
+        order.prepare()
         with ThreadPoolExecutor(max_workers=len(containers)) as pool:
-            while len(done) < len(names):
-                progressed = False
-                for name in names:
-                    if name in done or name in running.values():
+            while order.is_active():
+                for name in order.get_ready():
+                    if all(done[d] is not None and done[d].exit_code == 0 and not done[d].error for d in deps[name]):  # type: ignore[union-attr]
+                        running[pool.submit(run_one, by_name[name])] = name
                         continue
-                    if not all(d in done for d in deps[name]):
-                        continue
-                    ok = all(done[d] is not None and done[d].exit_code == 0 and not done[d].error for d in deps[name])  # type: ignore[union-attr]
-                    if not ok:
-                        log.info(
-                            "%s: container %s does not run (a dependency did not succeed)",
-                            invocation.display_name,
-                            name,
-                        )
-                        done[name] = None
-                        progressed = True
-                        continue
-                    running[pool.submit(run_one, by_name[name])] = name
-                    progressed = True
-                if progressed:
-                    continue
-                if not running:
-                    break  # unreachable with checked dependencies
-                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                for future in finished:
-                    done[running.pop(future)] = future.result()
+                    log.info(
+                        "%s: container %s does not run (a dependency did not succeed)", invocation.display_name, name
+                    )
+                    done[name] = None
+                    order.done(name)
+                if running:
+                    finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        name = running.pop(future)
+                        done[name] = future.result()
+                        order.done(name)
         results = {name: result for name, result in done.items() if result is not None}
         main_result = results.get(MAIN_CONTAINER)
         started = min((r.started for r in results.values() if r.started), default=0.0)
         finished_at = max((r.finished for r in results.values() if r.finished), default=0.0)
         main_box = sandboxes[collector]
-        files = {path: _read_output(main_box.host_path(path) if main_box.isolated else path) for path in paths}
+        files = {path: read_output(main_box.host_path(path) if main_box.isolated else path) for path in paths}
         outcome = RawOutcome(
             exit_code=0,
             stdout=main_result.stdout_tail if main_result is not None else "",

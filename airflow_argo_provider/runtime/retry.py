@@ -76,6 +76,20 @@ def parse_duration(text: str | int | float | None) -> float | None:
     return total
 
 
+def container_set_retry(template: Any) -> tuple[int, int]:
+    """``containerSet.retryStrategy``: retries of each container, and whole seconds between
+    attempts (both backends retry a failing container in place). ValueError when malformed."""
+    import math
+
+    retry = (template.get("containerSet") or {}).get("retryStrategy") or {}
+    try:
+        retries = int(str(retry.get("retries") or 0))
+        delay = parse_duration(retry.get("duration")) or 0.0
+    except ValueError as exc:
+        raise ValueError(f"containerSet.retryStrategy: {exc}") from None
+    return max(retries, 0), math.ceil(delay)
+
+
 def is_transient(message: str) -> bool:
     pattern = os.environ.get("TRANSIENT_ERROR_PATTERN")
     if pattern:

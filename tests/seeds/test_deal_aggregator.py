@@ -7,6 +7,9 @@ moto server, and the SNS messages are received through an SQS subscription.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +82,48 @@ def test_the_manifest_fetches_in_parallel_retries_stores_and_notifies(
     assert payload["status"] == "Succeeded"
     assert payload["failures"] == "null"  # Argo's {{workflow.failures}} is a quoted JSON string
     assert 5 <= payload["duration"] < 600
+
+
+def test_thirty_posts_under_airflow_argo_run(aws: Any, subscribed_topic: tuple[str, str], tmp_path: Path) -> None:
+    """The seed's fan-out through the command line: every seventh post answers 503 once."""
+    topic, _queue = subscribed_topic
+    store = bucket(aws)
+    flaky = {7, 14, 21, 28}
+    cli = Path(sys.executable).parent / "airflow-argo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__CORE__DAGS_FOLDER")}
+    with PostsApi(flaky=flaky) as api:
+        done = subprocess.run(
+            [
+                str(cli),
+                "run",
+                str(MANIFEST),
+                "-o",
+                "json",
+                *[f"-p{k}={v}" for k, v in params(api, 30, store, topic).items()],
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["phase"] == "Succeeded"
+    nodes = nodes_by_name(result)
+    children = [n for n in result["nodes"] if n["displayName"].startswith("fetch-all(")]
+    assert [n["displayName"] for n in children] == [f"fetch-all({i}:{i + 1})" for i in range(30)]
+    for node in children:
+        ident = json.loads(node["outputs"]["result"])["id"]
+        assert node["phase"] == "Succeeded" and node["type"] == "HTTP"
+        assert node["retries"] == (1 if ident in flaky else 0)
+        assert json.loads(node["outputs"]["result"]) == post(ident)
+    assert nodes["fetch-all"]["type"] == "TaskGroup" and nodes["fetch-all"]["phase"] == "Succeeded"
+    assert dict(api.requests) == {n: 2 if n in flaky else 1 for n in range(1, 31)}
+    # The aggregate the script validated: 30 posts, in loop-index order, each once.
+    assert json.loads(nodes["save-results"]["outputs"]["result"]) == {"posts": 30, "users": [1, 2, 3]}
+    stored = aws.s3.get_object(Bucket=store, Key=f"{result['name']}/api-responses.json")["Body"].read()
+    assert json.loads(stored) == expected_posts(30)
 
 
 def test_a_post_that_is_not_found_fails_the_run_without_retries_and_the_report_says_so(
