@@ -37,7 +37,7 @@ from airflow_argo_provider.events.model import (
     Target,
 )
 from airflow_argo_provider.expressions import ExpressionError
-from airflow_argo_provider.expressions.goregex import compile_regex
+from airflow_argo_provider.expressions.regex import compile_regex
 
 # Where an S3 event notification (delivered to SQS with jsonBody) keeps the bucket and the key.
 S3_BUCKET = "body.Records.0.s3.bucket.name"

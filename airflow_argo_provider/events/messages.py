@@ -21,7 +21,7 @@ from airflow_argo_provider.events import gjson
 from airflow_argo_provider.events.gotemplate import NO_VALUE, GoTemplate, TemplateError, as_go_data
 from airflow_argo_provider.events.model import DataFilter, Dispatch, Parameter, SqsSource, Target
 from airflow_argo_provider.expressions import ExpressionError
-from airflow_argo_provider.expressions.goregex import compile_regex
+from airflow_argo_provider.expressions.regex import compile_regex
 
 MAX_RUN_ID_LENGTH = 250
 EXCERPT_CHARS = 120

@@ -23,7 +23,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 
 from .errors import ExpressionError
 from .gofmt import type_name
-from .goregex import compile_regex
+from .regex import compile_regex
 from .limits import (
     CACHE_SIZE,
     MAX_COLLECTION_SIZE,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .gofmt import format_duration, format_v, go_json, load_json, type_name
-from .goregex import compile_regex
+from .regex import compile_regex
 from .gotime import UTC, format_layout, parse_duration, parse_time, utc_now
 from .jsonpath import query as jsonpath_query
 from .limits import MAX_COLLECTION_SIZE, MAX_STRING_LENGTH

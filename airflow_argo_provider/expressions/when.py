@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import ExpressionError
 from .gofmt import format_v
-from .goregex import Regex, compile_regex
+from .regex import Regex, compile_regex
 from .gotime import parse_layout
 from .limits import MAX_EXPRESSION_LENGTH, MAX_NESTING_DEPTH, Budget
 from .values import Fail

@@ -27,7 +27,7 @@ from airflow_argo_provider.events import gjson
 from airflow_argo_provider.events.gotemplate import check_template
 from airflow_argo_provider.events.model import AWS_CONN_ANNOTATION, VISIBILITY_ANNOTATION
 from airflow_argo_provider.expressions import ExpressionError
-from airflow_argo_provider.expressions.goregex import compile_regex
+from airflow_argo_provider.expressions.regex import compile_regex
 from airflow_argo_provider.manifest.loader import (
     ARGO_API_VERSION,
     Manifest,

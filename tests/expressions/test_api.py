@@ -17,7 +17,7 @@ from airflow_argo_provider.expressions import (
     substitute,
     template_variables,
 )
-from airflow_argo_provider.expressions.goregex import compile_regex
+from airflow_argo_provider.expressions.regex import compile_regex
 from airflow_argo_provider.expressions.limits import MAX_SECONDS
 
 

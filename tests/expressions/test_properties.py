@@ -20,7 +20,7 @@ from airflow_argo_provider.expressions import (
     template_variables,
 )
 from airflow_argo_provider.expressions.gofmt import format_float_json, format_float_v, go_json
-from airflow_argo_provider.expressions.goregex import Regex
+from airflow_argo_provider.expressions.regex import Regex
 
 BOUND = 1.0
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
