@@ -24,8 +24,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-from airflow_argo_provider.events import gjson
-from airflow_argo_provider.events.gotemplate import check_template
 from airflow_argo_provider.events.model import (
     DEFAULT_AWS_CONN_ID,
     DEFAULT_VISIBILITY_TIMEOUT,
@@ -36,7 +34,8 @@ from airflow_argo_provider.events.model import (
     SqsSource,
     Target,
 )
-from airflow_argo_provider.expressions import ExpressionError
+from airflow_argo_provider.expressions import ExpressionError, gjson
+from airflow_argo_provider.expressions.gotemplate import check_template
 from airflow_argo_provider.expressions.regex import compile_regex
 
 # Where an S3 event notification (delivered to SQS with jsonBody) keeps the bucket and the key.

@@ -17,10 +17,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_argo_provider.events import gjson
-from airflow_argo_provider.events.gotemplate import NO_VALUE, GoTemplate, TemplateError, as_go_data
 from airflow_argo_provider.events.model import DataFilter, Dispatch, Parameter, SqsSource, Target
-from airflow_argo_provider.expressions import ExpressionError
+from airflow_argo_provider.expressions import ExpressionError, gjson
+from airflow_argo_provider.expressions.gotemplate import NO_VALUE, GoTemplate, TemplateError, as_go_data
 from airflow_argo_provider.expressions.regex import compile_regex
 
 MAX_RUN_ID_LENGTH = 250

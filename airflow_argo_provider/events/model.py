@@ -18,10 +18,6 @@ DEFAULT_WAIT_TIME_SECONDS = 20
 DEFAULT_MAX_MESSAGES = 10
 DEFAULT_WAITER_DELAY = 5
 DEFAULT_AWS_CONN_ID = "aws_default"
-# Annotations of EventSources (and of templates, for SNS steps): the Airflow AWS connection, and the
-# visibility timeout the trigger sets on the messages it receives.
-AWS_CONN_ANNOTATION = "airflow-argo-provider/aws-conn-id"
-VISIBILITY_ANNOTATION = "airflow-argo-provider/visibility-timeout"
 
 
 @dataclass

@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from airflow_argo_provider.events.model import (
-    AWS_CONN_ANNOTATION,
     DEFAULT_AWS_CONN_ID,
     DEFAULT_VISIBILITY_TIMEOUT,
     DEFAULT_WAIT_TIME_SECONDS,
-    VISIBILITY_ANNOTATION,
     DataFilter,
     Dispatch,
     Parameter,
@@ -28,6 +26,7 @@ from airflow_argo_provider.events.model import (
     Target,
     dispatch_from_dict,
 )
+from airflow_argo_provider.manifest.annotations import AWS_CONN_ANNOTATION, VISIBILITY_ANNOTATION
 from airflow_argo_provider.manifest.loader import Manifest, ManifestSet
 
 # airflow_argo_provider.manifest.events is imported only when manifests are read: hera's Argo Events

@@ -23,7 +23,6 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 
 from .errors import ExpressionError
 from .gofmt import type_name
-from .regex import compile_regex
 from .limits import (
     CACHE_SIZE,
     MAX_COLLECTION_SIZE,
@@ -32,6 +31,7 @@ from .limits import (
     MAX_STRING_LENGTH,
     Budget,
 )
+from .regex import compile_regex
 from .values import Fail, equal, is_list, is_map, is_number, wrap_int
 
 __all__ = ["Context", "compile_expression", "evaluate", "parse_names"]

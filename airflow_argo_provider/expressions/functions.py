@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .gofmt import format_duration, format_v, go_json, load_json, type_name
-from .regex import compile_regex
 from .gotime import UTC, format_layout, parse_duration, parse_time, utc_now
 from .jsonpath import query as jsonpath_query
 from .limits import MAX_COLLECTION_SIZE, MAX_STRING_LENGTH
+from .regex import compile_regex
 from .values import Fail, as_float, as_int, equal, is_list, is_map, is_number, wrap_int
 
 if TYPE_CHECKING:

@@ -18,9 +18,9 @@ from typing import Any
 
 from .errors import ExpressionError
 from .gofmt import format_v
-from .regex import Regex, compile_regex
 from .gotime import parse_layout
 from .limits import MAX_EXPRESSION_LENGTH, MAX_NESTING_DEPTH, Budget
+from .regex import Regex, compile_regex
 from .values import Fail
 
 __all__ = ["evaluate_when"]

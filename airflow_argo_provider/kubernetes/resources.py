@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_argo_provider.kubernetes.pod import WORKFLOW_LABEL, label_value
+from airflow_argo_provider.manifest.durations import DurationError, parse_duration
 from airflow_argo_provider.plan.model import Plan
-from airflow_argo_provider.runtime.retry import DurationError, parse_duration
 
 POD_GC_STRATEGIES = ("OnPodCompletion", "OnPodSuccess", "OnWorkflowCompletion", "OnWorkflowSuccess")
 CLAIM_GC_STRATEGIES = ("OnWorkflowCompletion", "OnWorkflowSuccess")

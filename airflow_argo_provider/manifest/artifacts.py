@@ -28,7 +28,7 @@ def artifact_problems(
     if not isinstance(spec, dict):
         return
     if spec.get("artifactRepositoryRef") is not None or "artifact-repositories" in config_maps:
-        from airflow_argo_provider.artifacts.repository import RepositoryError, from_config_maps
+        from airflow_argo_provider.manifest.artifact_repository import RepositoryError, from_config_maps
 
         try:
             from_config_maps(config_maps, spec.get("artifactRepositoryRef"))

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import yaml
-
 from airflow_argo_provider.expressions import ExpressionError, check_template
-from airflow_argo_provider.kubernetes.objects import (
+from airflow_argo_provider.manifest.durations import parse_duration
+from airflow_argo_provider.manifest.graph import find_cycle
+from airflow_argo_provider.manifest.resource_syntax import (
     ACTIONS,
     MERGE_STRATEGIES,
     ResourceError,
@@ -24,9 +24,7 @@ from airflow_argo_provider.kubernetes.objects import (
     check_jsonpath,
     parse_conditions,
 )
-from airflow_argo_provider.manifest.graph import find_cycle
-from airflow_argo_provider.manifest.yaml_source import Path
-from airflow_argo_provider.runtime.retry import parse_duration
+from airflow_argo_provider.manifest.yaml_source import Path, YamlSyntaxError, load_all
 
 Finding = tuple[Path, str, str]
 
@@ -128,9 +126,9 @@ def resource_findings(template: dict[str, Any], path: Path) -> Iterator[Finding]
 
 def _literal_manifest(text: str, action: Any, strategy: Any, flags: bool, path: Path) -> Iterator[Finding]:
     try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        yield path, "AAP010", f"the manifest is not valid YAML: {str(exc).splitlines()[0]}"
+        documents = load_all(text)
+    except YamlSyntaxError as exc:
+        yield path, exc.code if exc.code != "AAP001" else "AAP010", f"the manifest is not valid YAML: {exc.message}"
         return
     if len(documents) != 1:
         yield path, "AAP010", f"the manifest holds {len(documents)} objects; a resource template acts on one"

@@ -23,11 +23,10 @@ from typing import Any
 
 from hera.events import models as em
 
-from airflow_argo_provider.events import gjson
-from airflow_argo_provider.events.gotemplate import check_template
-from airflow_argo_provider.events.model import AWS_CONN_ANNOTATION, VISIBILITY_ANNOTATION
-from airflow_argo_provider.expressions import ExpressionError
+from airflow_argo_provider.expressions import ExpressionError, gjson
+from airflow_argo_provider.expressions.gotemplate import check_template
 from airflow_argo_provider.expressions.regex import compile_regex
+from airflow_argo_provider.manifest.annotations import AWS_CONN_ANNOTATION, VISIBILITY_ANNOTATION
 from airflow_argo_provider.manifest.loader import (
     ARGO_API_VERSION,
     Manifest,
@@ -194,7 +193,7 @@ def _inline_document(doc: YamlDocument, prefix: Path, text: str, file: str) -> Y
     try:
         docs = list(read_documents(text))
     except YamlSyntaxError as exc:
-        return Problem("AAP001", f"source.inline: {exc.message}", file, offset + exc.line, format_path(prefix))
+        return Problem(exc.code, f"source.inline: {exc.message}", file, offset + exc.line, format_path(prefix))
     if len(docs) != 1 or not isinstance(docs[0].value, dict):
         return Problem("AAP002", "source.inline must hold exactly one Workflow", file, offset, format_path(prefix))
     inner = docs[0]

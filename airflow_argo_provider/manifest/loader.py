@@ -17,6 +17,7 @@ from typing import Any
 from airflow_argo_provider.manifest.problems import Problem
 from airflow_argo_provider.manifest.schema import KIND_MODELS, normalise, validate_model
 from airflow_argo_provider.manifest.yaml_source import (
+    MAX_TEXT_LENGTH,
     Path,
     YamlDocument,
     YamlSyntaxError,
@@ -191,6 +192,12 @@ def read_file(file: str, into: ManifestSet) -> None:
     """Read every document of ``file`` into ``into`` (manifests, resources or problems)."""
     into.files.append(file)
     try:
+        size = os.stat(file).st_size
+        if size > 4 * MAX_TEXT_LENGTH:  # not read at all: more than any UTF-8 text within the limit
+            into.file_problems.append(
+                Problem("AAP005", f"the file has {size:,} bytes, more than the limit of {MAX_TEXT_LENGTH:,}", file, 1)
+            )
+            return
         text = FsPath(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         into.file_problems.append(Problem("AAP004", f"cannot read file: {exc}", file, 1))
@@ -198,7 +205,7 @@ def read_file(file: str, into: ManifestSet) -> None:
     try:
         documents = list(read_documents(text))
     except YamlSyntaxError as exc:
-        into.file_problems.append(Problem("AAP001", exc.message, file, exc.line))
+        into.file_problems.append(Problem(exc.code, exc.message, file, exc.line))
         return
     for doc in documents:
         read_document(doc, file, into)
@@ -299,7 +306,7 @@ def load_text(text: str, file: str = "<string>") -> ManifestSet:
     try:
         documents = list(read_documents(text))
     except YamlSyntaxError as exc:
-        result.file_problems.append(Problem("AAP001", exc.message, file, exc.line))
+        result.file_problems.append(Problem(exc.code, exc.message, file, exc.line))
         return result
     for doc in documents:
         read_document(doc, file, result)

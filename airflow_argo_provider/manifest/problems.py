@@ -31,6 +31,29 @@ _CATALOGUE = [
     Code("AAP002", "not an Argo manifest", "A document has no `apiVersion`/`kind`, or is not a mapping."),
     Code("AAP003", "duplicate key", "A YAML mapping names the same key twice; Kubernetes would reject it."),
     Code("AAP004", "unreadable file", "The file could not be read (missing, a directory, not UTF-8)."),
+    Code(
+        "AAP005",
+        "too large",
+        "The file is larger than 8 MiB, or holds more than 500,000 values once its aliases are expanded "
+        "(an alias bomb); nothing of it is compiled.",
+    ),
+    Code(
+        "AAP006",
+        "too deeply nested",
+        "Mappings and lists nest more than 100 levels deep, or templates call each other through more "
+        "than 50 levels of steps/DAGs.",
+    ),
+    Code(
+        "AAP007",
+        "recursive alias",
+        "A YAML alias refers to the anchor it is inside of (a structure that contains itself).",
+    ),
+    Code(
+        "AAP008",
+        "internal error",
+        "Checking or compiling this manifest failed unexpectedly; the manifest is reported and skipped, the "
+        "others load. Please report it with the manifest.",
+    ),
     Code("AAP010", "wrong type or missing field", "A field has the wrong type, or a required field is absent."),
     Code("AAP011", "unknown field", "A field is not part of the Argo schema; usually a misspelling."),
     Code("AAP012", "missing name", "A manifest needs `metadata.name` or `metadata.generateName`."),

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from airflow_argo_provider.manifest.bodies import container_set_findings, resource_findings
+from airflow_argo_provider.manifest.locks import LockError, lock_of
 from airflow_argo_provider.manifest.plugins import plugin_findings
 from airflow_argo_provider.manifest.yaml_source import Path
-from airflow_argo_provider.plan.locks import LockError, lock_of
 
 Finding = tuple[Path, str, str]
 

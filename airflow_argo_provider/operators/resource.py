@@ -49,10 +49,10 @@ from airflow_argo_provider.kubernetes.objects import (
     kubectl_arguments,
     object_reference,
     output_values,
-    parse_conditions,
     parse_flags,
     parse_request,
 )
+from airflow_argo_provider.manifest.resource_syntax import parse_conditions
 from airflow_argo_provider.operators.base import ArgoNodeOperator
 from airflow_argo_provider.runtime.step import Invocation, RawOutcome, now_iso
 

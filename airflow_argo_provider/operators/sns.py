@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from airflow_argo_provider.events.model import AWS_CONN_ANNOTATION, DEFAULT_AWS_CONN_ID
+from airflow_argo_provider.events.model import DEFAULT_AWS_CONN_ID
+from airflow_argo_provider.manifest.annotations import AWS_CONN_ANNOTATION
 from airflow_argo_provider.operators.base import ArgoNodeOperator
 from airflow_argo_provider.runtime.step import Invocation, RawOutcome
 

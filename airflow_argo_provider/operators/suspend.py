@@ -6,8 +6,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from airflow_argo_provider.manifest.durations import DurationError, parse_duration
 from airflow_argo_provider.operators.base import ArgoNodeOperator
-from airflow_argo_provider.runtime.retry import DurationError, parse_duration
 from airflow_argo_provider.runtime.step import Invocation, RawOutcome
 
 

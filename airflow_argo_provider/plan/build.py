@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow_argo_provider.expressions import dependencies_to_depends, depends_task_names
 from airflow_argo_provider.manifest.loader import Manifest, ManifestSet
+from airflow_argo_provider.manifest.locks import lock_of
 from airflow_argo_provider.manifest.problems import ManifestError, Problem
 from airflow_argo_provider.manifest.templates import (
     ResolveError,
@@ -22,7 +23,6 @@ from airflow_argo_provider.manifest.templates import (
     resolve_invocation,
 )
 from airflow_argo_provider.manifest.yaml_source import Path, format_path
-from airflow_argo_provider.plan.locks import lock_of
 from airflow_argo_provider.plan.model import (
     EXIT_SUFFIX,
     ON_EXIT_ID,
@@ -215,7 +215,7 @@ class PlanBuilder:
 
     def _artifact_repository(self) -> dict[str, Any] | None:
         """``artifactRepositoryRef`` resolved from the folder's ConfigMaps (errors are the loader's)."""
-        from airflow_argo_provider.artifacts.repository import RepositoryError, from_config_maps
+        from airflow_argo_provider.manifest.artifact_repository import RepositoryError, from_config_maps
 
         maps = {name: obj for (kind, name), obj in self.mset.resources.items() if kind == "ConfigMap"}
         try:

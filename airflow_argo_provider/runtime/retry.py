@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_argo_provider.expressions import ExpressionError, evaluate
+from airflow_argo_provider.manifest.durations import parse_duration
 from airflow_argo_provider.runtime.records import ERROR, FAILED
 
 # Without `limit` Argo retries forever; Airflow needs a number.
 UNLIMITED_RETRIES = 10_000
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 # Messages Argo treats as transient (util/errors IsTransientErr), plus the Kubernetes API's
 # quota, throttling, timeout and unavailable errors, plus TRANSIENT_ERROR_PATTERN.
@@ -48,32 +47,6 @@ _TRANSIENT = re.compile(
         )
     )
 )
-
-
-class DurationError(ValueError):
-    pass
-
-
-def parse_duration(text: str | int | float | None) -> float | None:
-    """Seconds in an Argo duration: ``"5s"``, ``"1m30s"``, ``"2h"``, ``"1d"``, or a bare number of seconds."""
-    if text is None or text == "":
-        return None
-    if isinstance(text, (int, float)):
-        return float(text)
-    raw = str(text).strip()
-    try:
-        return float(raw)
-    except ValueError:
-        pass
-    pos, total = 0, 0.0
-    for match in _DURATION.finditer(raw):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(raw) or pos == 0:
-        raise DurationError(f"invalid duration {raw!r} (use e.g. 5s, 1m30s, 2h)")
-    return total
 
 
 def container_set_retry(template: Any) -> tuple[int, int]:

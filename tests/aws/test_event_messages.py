@@ -10,8 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airflow_argo_provider.events import gjson
-from airflow_argo_provider.events.gotemplate import TemplateError, as_go_data, check_template, render
 from airflow_argo_provider.events.messages import (
     MessageError,
     decide_all,
@@ -22,6 +20,8 @@ from airflow_argo_provider.events.messages import (
     run_id_for,
 )
 from airflow_argo_provider.events.model import DataFilter, Dispatch, Parameter, SqsSource, Target
+from airflow_argo_provider.expressions import gjson
+from airflow_argo_provider.expressions.gotemplate import TemplateError, as_go_data, check_template, render
 
 S3_EVENT = {
     "Records": [

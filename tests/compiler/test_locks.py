@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from airflow_argo_provider.manifest import load_text
+from airflow_argo_provider.manifest.locks import LockError, lock_of
 from airflow_argo_provider.plan.build import build_plan
-from airflow_argo_provider.plan.locks import LockError, lock_of
 
 MANIFEST = """
 apiVersion: v1

@@ -17,8 +17,8 @@ from airflow_argo_provider.expressions import (
     substitute,
     template_variables,
 )
-from airflow_argo_provider.expressions.regex import compile_regex
 from airflow_argo_provider.expressions.limits import MAX_SECONDS
+from airflow_argo_provider.expressions.regex import compile_regex
 
 
 def test_http_success_condition() -> None:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import pytest
 
 from airflow_argo_provider.kubernetes.objects import (
-    ResourceError,
     evaluate_conditions,
     jq_filter,
-    kube_jsonpath,
     kubectl_arguments,
-    parse_conditions,
     parse_flags,
     parse_request,
 )
 from airflow_argo_provider.manifest import load_paths
+from airflow_argo_provider.manifest.resource_syntax import ResourceError, kube_jsonpath, parse_conditions
 
 JOB = {"metadata": {"name": "j", "labels": {"a.b/c": "x"}}, "status": {"succeeded": 3, "phase": "Error"}}
 

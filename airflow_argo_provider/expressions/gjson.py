@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from airflow_argo_provider.expressions import ExpressionError
+from .errors import ExpressionError
 
 MAX_PATH_LENGTH = 1_000
 

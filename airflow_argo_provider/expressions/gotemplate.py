@@ -22,12 +22,12 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_argo_provider.expressions import ExpressionError
-from airflow_argo_provider.expressions.exprlang import Context
-from airflow_argo_provider.expressions.functions import lookup_sprig
-from airflow_argo_provider.expressions.gofmt import format_v
-from airflow_argo_provider.expressions.limits import MAX_NESTING_DEPTH, MAX_STRING_LENGTH, Budget
-from airflow_argo_provider.expressions.values import Fail
+from .errors import ExpressionError
+from .exprlang import Context
+from .functions import lookup_sprig
+from .gofmt import format_v
+from .limits import MAX_NESTING_DEPTH, MAX_STRING_LENGTH, Budget
+from .values import Fail
 
 MAX_TEMPLATE_LENGTH = 20_000
 
