@@ -24,7 +24,7 @@ from typing import Any
 from airflow.sdk import DAG
 
 from airflow_argo_provider.manifest import ManifestError, Problem, load_paths
-from airflow_argo_provider.manifest.loader import DAG_KINDS, manifest_files, runnable_manifest
+from airflow_argo_provider.manifest.loader import DAG_KINDS, internal_problem, manifest_files, runnable_manifest
 from airflow_argo_provider.plan import cache
 from airflow_argo_provider.plan.build import build_plan
 from airflow_argo_provider.plan.model import Plan
@@ -65,17 +65,28 @@ def load_workflows(path: str | os.PathLike[str], backend: str | None = None) -> 
     folder = Path(path)
     if not folder.is_absolute():
         folder = _caller_dir() / folder
-    plans, problems = compile_folder(folder)
-    dags: dict[str, Any] = {plan.dag_id: render_dag(plan, backend) for plan in plans}
-    dags.update(dispatcher_dags(folder))
+    plans, compiled_problems = compile_folder(folder)
+    problems = list(compiled_problems)
+    dags: dict[str, Any] = {}
+    for plan in plans:  # one DAG that Airflow refuses never takes the others down
+        try:
+            dags[plan.dag_id] = render_dag(plan, backend)
+        except Exception as exc:
+            problems.append(internal_problem(plan.source, 1, exc, f"rendering DAG {plan.dag_id!r} of"))
+    try:
+        dags.update(dispatcher_dags(folder, problems))
+    except Exception as exc:
+        problems.append(internal_problem(str(folder), 1, exc, "rendering the Sensors' dispatcher DAGs of"))
     if problems:
         holder = ManifestErrors(problems, str(folder))
         dags[holder.dag_id] = holder
     return dags
 
 
-def dispatcher_dags(folder: Path) -> dict[str, Any]:
-    """The dispatcher DAGs of the folder's (valid) Sensors: one workflow run per SQS message."""
+def dispatcher_dags(folder: Path, problems: list[Problem] | None = None) -> dict[str, Any]:
+    """The dispatcher DAGs of the folder's (valid) Sensors: one workflow run per SQS message.
+
+    A dispatcher that cannot be rendered is left out and reported in ``problems``."""
     from airflow_argo_provider.events.plan import compile_event_folder
 
     dispatches = compile_event_folder(folder)
@@ -83,7 +94,17 @@ def dispatcher_dags(folder: Path) -> dict[str, Any]:
         return {}
     from airflow_argo_provider.events.render import render_dispatcher
 
-    return {dispatch.dag_id: render_dispatcher(dispatch) for dispatch in dispatches}
+    dags: dict[str, Any] = {}
+    for dispatch in dispatches:
+        try:
+            dags[dispatch.dag_id] = render_dispatcher(dispatch)
+        except Exception as exc:
+            if problems is None:
+                raise
+            problems.append(
+                internal_problem(dispatch.source_file or str(folder), 1, exc, "rendering the dispatcher of")
+            )
+    return dags
 
 
 def compile_folder(folder: Path) -> tuple[list[Plan], list[Problem]]:
@@ -108,6 +129,8 @@ def compile_folder(folder: Path) -> tuple[list[Plan], list[Problem]]:
             plans.append(build_plan(manifest, mset))
         except ManifestError as exc:
             problems.extend(exc.problems)
+        except Exception as exc:  # one manifest never takes the others down
+            problems.append(manifest.internal_problem(exc, "compiling"))
     problems = sorted(set(problems), key=lambda p: (p.file, p.line, p.code, p.message))
     cache.store(key, plans, problems)
     return plans, problems

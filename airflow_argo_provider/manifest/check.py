@@ -7,6 +7,7 @@ path; nothing here raises for a user mistake.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,20 +37,86 @@ from airflow_argo_provider.manifest.templates import (
 )
 from airflow_argo_provider.manifest.yaml_source import Path
 
+# Deepest chain of steps/DAG templates calling each other (each level is a task group in Airflow).
+MAX_CALL_DEPTH = 50
+
 
 def check_set(mset: ManifestSet) -> None:
-    """Run every check on every manifest of ``mset``; problems land on the manifests."""
+    """Run every check on every manifest of ``mset``; problems land on the manifests.
+
+    Each manifest is checked on its own: an unexpected failure becomes that manifest's problem
+    (AAP008), never an exception that would take the other manifests of the folder down.
+    """
     _check_duplicate_names(mset)
+    for manifest in mset.manifests:
+        manifest.problems.extend(name_problems(manifest))
     for manifest in mset.manifests:
         if manifest.kind in EVENT_KINDS or manifest.model is None or manifest.spec is None:
             continue
         checker = _Checker(manifest, mset)
-        checker.run()
+        try:
+            checker.run()
+        except Exception as exc:
+            checker.problems.append(manifest.internal_problem(exc))
         manifest.problems.extend(checker.problems)
     if any(manifest.kind in EVENT_KINDS for manifest in mset.manifests):
         from airflow_argo_provider.manifest.events import check_event_manifests  # hera's events models: slow import
 
         check_event_manifests(mset)
+
+
+# Kubernetes object names (DNS-1123 subdomains); Argo's lint limits workflow names to 63 characters (52 for a
+# CronWorkflow, whose runs append a timestamp). Airflow's DAG ids: at most 250 word characters, '.', '-'.
+_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DAG_ID = re.compile(r"^[\w.-]+$")
+_NAME_LIMITS = {"CronWorkflow": 52, "Workflow": 63, "WorkflowTemplate": 63, "ClusterWorkflowTemplate": 63}
+_K8S_NAME_LIMIT = 253
+_DAG_ID_LIMIT = 250
+
+
+def name_problems(manifest: Manifest) -> list[Problem]:
+    """AAP014 for a name Kubernetes, Argo or Airflow would reject (checked before Airflow sees it)."""
+    meta = manifest.raw.get("metadata")
+    if not isinstance(meta, dict):
+        return []
+    problems: list[Problem] = []
+    limit = _NAME_LIMITS.get(manifest.kind, _K8S_NAME_LIMIT)
+    for key in ("name", "generateName"):
+        value = meta.get(key)
+        if not isinstance(value, str) or not value:
+            continue
+        text = value if key == "name" else value.rstrip("-").lower()
+        shown = value if len(value) <= 70 else value[:60] + "..."
+        if len(value) > limit:
+            problems.append(
+                manifest.problem(
+                    "AAP014",
+                    f"{shown!r} has {len(value)} characters; a {manifest.kind} name has at most {limit}",
+                    ("metadata", key),
+                )
+            )
+        elif text and not _K8S_NAME.match(text):
+            problems.append(
+                manifest.problem(
+                    "AAP014",
+                    f"{shown!r} is not a Kubernetes name: lower-case letters, digits, '-' and '.', starting and "
+                    "ending with a letter or digit",
+                    ("metadata", key),
+                )
+            )
+    annotations = meta.get("annotations")
+    if isinstance(annotations, dict) and DAG_ID_ANNOTATION in annotations:
+        dag_id = annotations[DAG_ID_ANNOTATION]
+        if not isinstance(dag_id, str) or len(dag_id) > _DAG_ID_LIMIT or not _DAG_ID.match(dag_id):
+            problems.append(
+                manifest.problem(
+                    "AAP014",
+                    f"{str(dag_id)[:70]!r} is not an Airflow DAG id: at most {_DAG_ID_LIMIT} letters, digits, "
+                    "'_', '.' and '-'",
+                    ("metadata", "annotations", DAG_ID_ANNOTATION),
+                )
+            )
+    return problems
 
 
 def _check_duplicate_names(mset: ManifestSet) -> None:
@@ -297,23 +364,43 @@ class _Checker:
             self.add("AAP028", str(exc), path, owner)
 
     # -- recursion over the invocation graph ----------------------------------------------
-    def _walk(self, handle: TemplateHandle, via: Path) -> None:
-        key = handle.key
-        if key in self._done:
+    def _walk(self, root: TemplateHandle, via: Path) -> None:
+        """Follow the invocations from ``root`` depth-first (with an explicit stack: a manifest can
+        chain any number of templates), reporting recursion and chains deeper than MAX_CALL_DEPTH."""
+        if root.key in self._done:
             return
-        if key in self._visiting:
-            self.add("AAP026", f"template {handle.name!r} invokes itself (recursion is not compiled)", via)
-            return
-        self._visiting.append(key)
-        for invocation, path in _invocations(handle):
+        self._visiting = [root.key]
+        stack: list[tuple[TemplateHandle, Path, Iterator[tuple[Any, Path]]]] = [(root, via, _invocations(root))]
+        while stack:
+            handle, handle_via, children = stack[-1]
+            step = next(children, None)
+            if step is None:
+                stack.pop()
+                self._visiting.pop()
+                self._done.add(handle.key)
+                continue
+            invocation, path = step
             try:
                 child = resolve_invocation(handle.owner, invocation, path, self.mset)
             except ResolveError:
                 continue  # reported where the invocation itself is checked
             # Report at the invocation in this manifest, even when the loop closes elsewhere.
-            self._walk(child, path if handle.owner is self.manifest else via)
-        self._visiting.pop()
-        self._done.add(key)
+            child_via = path if handle.owner is self.manifest else handle_via
+            if child.key in self._done:
+                continue
+            if child.key in self._visiting:
+                self.add("AAP026", f"template {child.name!r} invokes itself (recursion is not compiled)", child_via)
+                continue
+            if len(stack) >= MAX_CALL_DEPTH:
+                self.add(
+                    "AAP006",
+                    f"templates call each other more than {MAX_CALL_DEPTH} levels deep (at {child.name!r})",
+                    child_via,
+                )
+                self._visiting = []
+                return
+            self._visiting.append(child.key)
+            stack.append((child, child_via, _invocations(child)))
 
 
 def _invocations(handle: TemplateHandle) -> Iterator[tuple[Any, Path]]:

@@ -324,12 +324,18 @@ def check_event_manifests(mset: ManifestSet) -> None:
     """Problems of every EventSource and Sensor that need more than the document itself."""
     for manifest in mset.by_kind("EventSource"):
         if manifest.model is not None:
-            manifest.problems.extend(_EventSourceChecker(manifest).run())
+            try:
+                manifest.problems.extend(_EventSourceChecker(manifest).run())
+            except Exception as exc:  # one manifest never takes the others down
+                manifest.problems.append(manifest.internal_problem(exc))
     events = sqs_events(mset)
     for manifest in mset.by_kind("Sensor"):
         if isinstance(manifest, EmbeddedManifest) or manifest.model is None:
             continue
-        manifest.problems.extend(_SensorChecker(manifest, mset, events).run())
+        try:
+            manifest.problems.extend(_SensorChecker(manifest, mset, events).run())
+        except Exception as exc:
+            manifest.problems.append(manifest.internal_problem(exc))
 
 
 class _Checker:
@@ -487,6 +493,14 @@ class _SensorChecker(_Checker):
             self.add("AAP010", "eventSourceName is required", (*path, "eventSourceName"))
         if not event:
             self.add("AAP010", "eventName is required", (*path, "eventName"))
+        if source and event and (source, event) in self.events:
+            event_source = self.events[(source, event)][0]
+            if not event_source.ok:
+                self.add(
+                    "AAP041",
+                    f"EventSource {source!r} ({event_source.file}:{event_source.doc.line}) has errors of its own",
+                    (*path, "eventSourceName"),
+                )
         if source and event and (source, event) not in self.events:
             sources = {s for s, _ in self.events}
             if source in sources:

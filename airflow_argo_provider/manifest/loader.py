@@ -62,7 +62,9 @@ class Manifest:
 
     @property
     def spec(self) -> Any:
-        """The workflow spec (for a CronWorkflow, its ``workflowSpec``)."""
+        """The workflow spec (for a CronWorkflow, its ``workflowSpec``); None when the manifest did not validate."""
+        if self.model is None:
+            return None
         if self.kind == "CronWorkflow":
             return self.model.spec.workflow_spec
         return self.model.spec
@@ -102,7 +104,12 @@ class Manifest:
 
     def template_index(self) -> dict[str, int]:
         """Template name -> index in the spec's ``templates`` list."""
-        return {t.name: i for i, t in enumerate(self.spec.templates or []) if t.name}
+        spec = self.spec
+        return {t.name: i for i, t in enumerate((spec.templates if spec is not None else None) or []) if t.name}
+
+    def internal_problem(self, exc: BaseException, what: str = "checking") -> Problem:
+        """An unexpected failure while working on this manifest, as its problem (AAP008)."""
+        return internal_problem(self.file, self.doc.line, exc, what)
 
 
 @dataclass
@@ -149,6 +156,15 @@ class ManifestSet:
         data = {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
         data.update(obj.get("stringData") or {})
         return data
+
+
+def internal_problem(file: str, line: int, exc: BaseException, what: str = "checking") -> Problem:
+    """AAP008: ``what`` failed unexpectedly for the manifest at ``file:line``; the others go on."""
+    if isinstance(exc, RecursionError):
+        reason = "it nests too deeply"
+    else:
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}".rstrip(": ")
+    return Problem("AAP008", f"{what} this manifest failed ({reason}); it is skipped", file, line)
 
 
 def manifest_files(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[str], list[Problem]]:
@@ -199,7 +215,14 @@ def read_file(file: str, into: ManifestSet) -> None:
             )
             return
         text = FsPath(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        data = FsPath(file).read_bytes()
+        line = data.count(b"\n", 0, exc.start) + 1
+        into.file_problems.append(
+            Problem("AAP004", f"cannot read file: byte 0x{data[exc.start]:02x} is not UTF-8 ({exc.reason})", file, line)
+        )
+        return
+    except OSError as exc:
         into.file_problems.append(Problem("AAP004", f"cannot read file: {exc}", file, 1))
         return
     try:
@@ -208,7 +231,10 @@ def read_file(file: str, into: ManifestSet) -> None:
         into.file_problems.append(Problem(exc.code, exc.message, file, exc.line))
         return
     for doc in documents:
-        read_document(doc, file, into)
+        try:
+            read_document(doc, file, into)
+        except Exception as exc:  # one document never takes the others down
+            into.file_problems.append(internal_problem(file, doc.line, exc, "reading"))
 
 
 def header_problems(doc: YamlDocument, file: str) -> list[Problem]:
@@ -309,7 +335,10 @@ def load_text(text: str, file: str = "<string>") -> ManifestSet:
         result.file_problems.append(Problem(exc.code, exc.message, file, exc.line))
         return result
     for doc in documents:
-        read_document(doc, file, result)
+        try:
+            read_document(doc, file, result)
+        except Exception as exc:
+            result.file_problems.append(internal_problem(file, doc.line, exc, "reading"))
     check_set(result)
     return result
 

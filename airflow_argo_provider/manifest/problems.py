@@ -58,6 +58,13 @@ _CATALOGUE = [
     Code("AAP011", "unknown field", "A field is not part of the Argo schema; usually a misspelling."),
     Code("AAP012", "missing name", "A manifest needs `metadata.name` or `metadata.generateName`."),
     Code("AAP013", "duplicate workflow name", "Two manifests in the same folder tree have the same name."),
+    Code(
+        "AAP014",
+        "invalid name",
+        "A name Kubernetes, Argo or Airflow would reject: `metadata.name` must be a Kubernetes name (lower-case "
+        "letters, digits, `-`, `.`) of at most 63 characters (52 for a CronWorkflow, as `argo lint` says), and "
+        "the DAG id annotation at most 250 letters, digits, `_`, `.` and `-`.",
+    ),
     Code("AAP020", "unknown template", "A step, task, `entrypoint` or `onExit` names a template that does not exist."),
     Code(
         "AAP021",

@@ -78,9 +78,14 @@ def effective_owner(manifest: Manifest, mset: ManifestSet) -> Manifest:
     if ref is None:
         return manifest
     target = mset.find_template_manifest(ref.name or "", bool(ref.cluster_scope))
+    kind = "ClusterWorkflowTemplate" if ref.cluster_scope else "WorkflowTemplate"
     if target is None:
-        kind = "ClusterWorkflowTemplate" if ref.cluster_scope else "WorkflowTemplate"
         raise ResolveError("AAP021", f"workflowTemplateRef: {kind} {ref.name!r} is not in the folder tree")
+    if target.spec is None:
+        raise ResolveError(
+            "AAP021",
+            f"workflowTemplateRef: {kind} {ref.name!r} ({target.file}:{target.doc.line}) has errors of its own",
+        )
     return target
 
 
@@ -90,7 +95,7 @@ def by_name(owner: Manifest, name: str) -> TemplateHandle:
         known = sorted(owner.template_index())
         hint = _suggest(name, known)
         raise ResolveError("AAP020", f"template {name!r} does not exist{hint}")
-    template = owner.spec.templates[index]
+    template = owner.spec.templates[index]  # the index exists, so the spec does
     return TemplateHandle(owner, template, (*owner.spec_path, "templates", index))
 
 
@@ -107,8 +112,10 @@ def resolve_ref(ref: m.TemplateRef, mset: ManifestSet) -> TemplateHandle:
     kind = "ClusterWorkflowTemplate" if ref.cluster_scope else "WorkflowTemplate"
     if target is None:
         raise ResolveError("AAP021", f"templateRef: {kind} {ref.name!r} is not in the folder tree")
-    if target.model is None:
-        raise ResolveError("AAP021", f"templateRef: {kind} {ref.name!r} has errors of its own")
+    if target.spec is None:
+        raise ResolveError(
+            "AAP021", f"templateRef: {kind} {ref.name!r} ({target.file}:{target.doc.line}) has errors of its own"
+        )
     try:
         return by_name(target, ref.template or "")
     except ResolveError as exc:
