@@ -16,6 +16,7 @@ from hera.workflows import models as m
 from airflow_argo_provider.expressions import ExpressionError, check_template, depends_task_names
 from airflow_argo_provider.manifest.artifacts import artifact_problems
 from airflow_argo_provider.manifest.graph import find_cycle
+from airflow_argo_provider.manifest.lint import cron_findings, spec_findings
 from airflow_argo_provider.manifest.loader import (
     DAG_ID_ANNOTATION,
     DAG_KINDS,
@@ -26,6 +27,7 @@ from airflow_argo_provider.manifest.loader import (
     ManifestSet,
 )
 from airflow_argo_provider.manifest.problems import Problem
+from airflow_argo_provider.manifest.references import ReferenceChecker, global_outputs
 from airflow_argo_provider.manifest.support import unsupported_features
 from airflow_argo_provider.manifest.templates import (
     ResolveError,
@@ -173,6 +175,7 @@ class _Checker:
         config_maps = {name: obj for (kind, name), obj in self.mset.resources.items() if kind == "ConfigMap"}
         for path, code, reason in artifact_problems(manifest.raw, spec_path, config_maps):
             self.add(code, reason, path)
+        self._check_values(owner_or_none(manifest, self.mset))
         self._check_template_names()
         for index, template in enumerate(spec.templates or []):
             self._check_template(TemplateHandle(manifest, template, (*spec_path, "templates", index)))
@@ -192,6 +195,53 @@ class _Checker:
             self._check_root(owner, on_exit, (*spec_path, "onExit"))
         for event, hook in (spec.hooks or {}).items():
             self._check_hook(owner, event, hook, (*spec_path, "hooks", event))
+
+    def _check_values(self, owner: Manifest | None) -> None:
+        """What ``argo lint`` rejects in values: enumerations, sequences, schedules, references."""
+        manifest = self.manifest
+        data = manifest.data
+        spec = data.get("spec") if isinstance(data, dict) else None
+        if manifest.kind == "CronWorkflow" and isinstance(spec, dict):
+            raw_spec = manifest.raw.get("spec")
+            deprecated = isinstance(raw_spec, dict) and "schedule" in raw_spec and "schedules" not in raw_spec
+            for path, code, reason in cron_findings(spec, ("spec",)):
+                if deprecated and path[:2] == ("spec", "schedules"):
+                    path = ("spec", "schedule")  # written the deprecated way
+                self.add(code, reason, path)
+            spec = spec.get("workflowSpec")
+        if not isinstance(spec, dict):
+            return
+        for path, code, reason in spec_findings(spec, manifest.spec_path):
+            self.add(code, reason, path)
+        parameters: list[str] | None = None
+        if manifest.kind in WORKFLOW_KINDS:
+            parameters = _parameter_names(spec)
+            if owner is not None and owner is not manifest:
+                owner_spec = owner.data.get("spec") if isinstance(owner.data, dict) else None
+                parameters += _parameter_names(owner_spec if isinstance(owner_spec, dict) else {})
+            elif owner is None:
+                parameters = None  # its workflowTemplateRef is reported on its own
+        uses_refs = owner is not manifest or _mentions_template_ref(spec)
+        checker = ReferenceChecker(
+            spec,
+            manifest.spec_path,
+            workflow_parameters=parameters,
+            global_outputs=None if uses_refs else global_outputs(list(spec.get("templates") or [])),
+            resolve=lambda invocation: self._raw_template(invocation, spec),
+        )
+        for path, code, reason in checker.run():
+            self.add(code, reason, path)
+
+    def _raw_template(self, invocation: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any] | None:
+        """The raw template a step or task runs (inline, templateRef, or by name), or None."""
+        if isinstance(invocation.get("inline"), dict):
+            return dict(invocation["inline"])
+        ref = invocation.get("templateRef")
+        if isinstance(ref, dict):
+            target = self.mset.find_template_manifest(str(ref.get("name") or ""), bool(ref.get("clusterScope")))
+            target_spec = target.data.get("spec") if target is not None and isinstance(target.data, dict) else None
+            return _by_name(target_spec, ref.get("template"))
+        return _by_name(spec, invocation.get("template"))
 
     def _check_root(self, owner: Manifest, name: str, path: Path) -> None:
         try:
@@ -401,6 +451,36 @@ class _Checker:
                 return
             self._visiting.append(child.key)
             stack.append((child, child_via, _invocations(child)))
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def owner_or_none(manifest: Manifest, mset: ManifestSet) -> Manifest | None:
+    """The manifest whose templates ``manifest`` runs, or None when its workflowTemplateRef does not resolve."""
+    try:
+        return effective_owner(manifest, mset)
+    except ResolveError:
+        return None
+
+
+def _parameter_names(spec: dict[str, Any]) -> list[str]:
+    arguments = _mapping(spec.get("arguments"))
+    return [str(p["name"]) for p in arguments.get("parameters") or [] if isinstance(p, dict) and p.get("name")]
+
+
+def _mentions_template_ref(spec: dict[str, Any]) -> bool:
+    return "templateRef" in repr(spec.get("templates"))
+
+
+def _by_name(spec: Any, name: Any) -> dict[str, Any] | None:
+    if not isinstance(spec, dict) or not isinstance(name, str):
+        return None
+    for template in spec.get("templates") or []:
+        if isinstance(template, dict) and template.get("name") == name:
+            return template
+    return None
 
 
 def _invocations(handle: TemplateHandle) -> Iterator[tuple[Any, Path]]:

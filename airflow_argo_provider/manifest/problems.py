@@ -81,12 +81,35 @@ _CATALOGUE = [
     ),
     Code("AAP028", "invalid expression", "A `{{...}}` tag, `when`, `depends` or expression does not parse."),
     Code("AAP029", "invalid template", "A template must have exactly one body (container, script, steps, dag, ...)."),
-    Code("AAP030", "invalid argument", "An argument or parameter is malformed (for example a loop with two sources)."),
+    Code(
+        "AAP030",
+        "invalid argument",
+        "An argument or parameter is malformed (for example a loop with two sources, or a literal "
+        "`withSequence` count, start or end that is not a whole number).",
+    ),
     Code(
         "AAP031",
         "invalid artifact",
         "An artifact is malformed (no path, two sources, a `from` that is not one reference), or "
         "`artifactRepositoryRef` names a ConfigMap or key that is not in the folder tree.",
+    ),
+    Code(
+        "AAP033",
+        "invalid value",
+        "A value `argo lint` rejects: a `retryPolicy`, `podGC.strategy` or `concurrencyPolicy` Argo does not "
+        "know (with the closest valid one), a negative `startingDeadlineSeconds`.",
+    ),
+    Code(
+        "AAP034",
+        "unresolvable reference",
+        "A `{{...}}` tag names a workflow parameter, input, step, task or output that cannot exist where it is "
+        "written (`argo lint`: failed to resolve), or a task's argument uses a task it does not depend on.",
+    ),
+    Code(
+        "AAP035",
+        "invalid schedule",
+        "A CronWorkflow schedule is not five cron fields in range (or a descriptor such as `@daily`), or its "
+        "time zone is unknown, or it has no schedule.",
     ),
     Code(
         "AAP041",
