@@ -103,9 +103,18 @@ class Manifest:
         return not any(not p.note for p in self.problems)
 
     def template_index(self) -> dict[str, int]:
-        """Template name -> index in the spec's ``templates`` list."""
+        """Template name -> index in the spec's ``templates`` list (computed once; do not modify it)."""
         spec = self.spec
-        return {t.name: i for i, t in enumerate((spec.templates if spec is not None else None) or []) if t.name}
+        templates = (spec.templates if spec is not None else None) or []
+        cached = self.__dict__.get("_template_index")
+        if cached is not None and cached[0] is templates:
+            return cached[1]
+        index: dict[str, int] = {}
+        for i, t in enumerate(templates):
+            if t.name:
+                index[t.name] = i  # as before: the last of a name wins (duplicates are AAP023)
+        self.__dict__["_template_index"] = (templates, index)
+        return index
 
     def internal_problem(self, exc: BaseException, what: str = "checking") -> Problem:
         """An unexpected failure while working on this manifest, as its problem (AAP008)."""
