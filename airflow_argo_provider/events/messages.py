@@ -5,8 +5,11 @@ publish (``messageId``, ``messageAttributes``, ``body`` (decoded JSON with ``jso
 ``metadata``), applies the dependency's ``filters.data``, and resolves every trigger's parameters
 (``dataTemplate``, then ``dataKey``, then ``value``, as Argo Events falls back). The result is a
 :class:`Decision`: runs to create (each with a deterministic run id derived from the message id,
-so creating it twice is a no-op), a message deliberately filtered out, or a message that cannot
-be dispatched (with the reason; it stays in the queue for the dead-letter policy).
+so creating it twice is a no-op), a message deliberately filtered out (logged with the reason), or a
+message that cannot be dispatched (with the reason; it stays in the queue for the dead-letter policy):
+a body that is not JSON, too large (MAX_BODY_LENGTH) or too deep (MAX_BODY_DEPTH), a filter that
+cannot be evaluated on it, a parameter it lacks. Each message is decided on its own: whatever one
+message holds, the others of the batch are dispatched.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ from airflow_argo_provider.expressions.regex import compile_regex
 
 MAX_RUN_ID_LENGTH = 250
 EXCERPT_CHARS = 120
+#: Largest message body read (characters): SQS's own limit is 256 KiB.
+MAX_BODY_LENGTH = 1024 * 1024
+#: Deepest nesting of a JSON body (Argo Events' Sensors read it with gjson; nothing real nests this deep).
+MAX_BODY_DEPTH = 100
 _RUN_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.~:+-]+")
 
 
@@ -72,10 +79,17 @@ def event_data(message: dict[str, Any], source: SqsSource) -> dict[str, Any]:
     body: Any = message.get("Body")
     if not isinstance(body, str):
         raise MessageError("the message has no Body")
+    if len(body) > MAX_BODY_LENGTH:
+        raise MessageError(f"the body has {len(body):,} characters, more than the limit of {MAX_BODY_LENGTH:,}")
     if source.json_body:
+        depth = _json_depth(body)
+        if depth > MAX_BODY_DEPTH:
+            raise MessageError(
+                f"the body nests more than {MAX_BODY_DEPTH} levels deep (jsonBody is set); body: {excerpt(body)}"
+            )
         try:
             body = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise MessageError(f"the body is not valid JSON (jsonBody is set): {exc}; body: {excerpt(body)}") from None
     data: dict[str, Any] = {
         "messageId": message_id,
@@ -85,6 +99,33 @@ def event_data(message: dict[str, Any], source: SqsSource) -> dict[str, Any]:
     if source.metadata:
         data["metadata"] = dict(source.metadata)
     return data
+
+
+def _json_depth(text: str) -> int:
+    """The deepest bracket nesting of a JSON text (outside strings), counted without decoding it."""
+    if text.count("[") + text.count("{") <= MAX_BODY_DEPTH:
+        return 0  # cannot be deeper than the limit
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_BODY_DEPTH:
+                    return deepest
+        elif ch in "]}":
+            depth -= 1
+    return deepest
 
 
 # -- filters.data -------------------------------------------------------------------------------------------
@@ -129,7 +170,11 @@ def _as_float(value: Any) -> float:
 
 
 def _one_filter(data: dict[str, Any], flt: DataFilter) -> tuple[bool, str]:
-    """Whether ``data`` passes one data filter, and why not."""
+    """Whether ``data`` passes one data filter, and why not.
+
+    Raises :class:`MessageError` when the filter cannot be evaluated on this message (a template that
+    fails, a value too long for a regular expression): such a message is not filtered out but left
+    for the queue's dead-letter policy, with the reason."""
     found = gjson.get(data, flt.path)
     if found is gjson.MISSING:
         return False, f"path '{flt.path}' does not exist"
@@ -139,7 +184,7 @@ def _one_filter(data: dict[str, Any], flt: DataFilter) -> tuple[bool, str]:
         try:
             out = GoTemplate.parse(flt.template).render({"Input": gjson.as_string(found)})
         except TemplateError as exc:
-            return False, f"filter template: {exc}"
+            raise MessageError(f"filter on {flt.path}: the template failed: {exc}") from None
         if out in ("", "<no value>"):
             return False, f"template '{flt.template}' evaluated to empty string or no value"
         found = out
@@ -147,11 +192,8 @@ def _one_filter(data: dict[str, Any], flt: DataFilter) -> tuple[bool, str]:
     comparator = flt.comparator or "="
     if kind == "bool":
         for value in flt.values:
-            try:
-                if _parse_bool(value) == _as_bool(found):
-                    return True, ""
-            except MessageError as exc:
-                return False, str(exc)
+            if _parse_bool(value) == _as_bool(found):
+                return True, ""
         return False, f"{flt.path} is {gjson.as_string(found)}, not one of {flt.values}"
     if kind == "number":
         event_value = _as_float(found)
@@ -159,7 +201,9 @@ def _one_filter(data: dict[str, Any], flt: DataFilter) -> tuple[bool, str]:
             try:
                 wanted = float(value)
             except ValueError:
-                return False, f'strconv.ParseFloat: parsing "{value}": invalid syntax'
+                raise MessageError(
+                    f'filter on {flt.path}: strconv.ParseFloat: parsing "{value}": invalid syntax'
+                ) from None
             if _compare(event_value, comparator, wanted):
                 return True, ""
         return False, f"{flt.path} is {gjson.as_string(found)}: not {comparator} any of {flt.values}"
@@ -167,13 +211,17 @@ def _one_filter(data: dict[str, Any], flt: DataFilter) -> tuple[bool, str]:
         text = gjson.as_string(found)
         for value in flt.values:
             try:
-                match = compile_regex(value).search(text)
+                pattern = compile_regex(value)
             except ExpressionError as exc:
-                return False, f"invalid pattern {value!r}: {exc.message}"
+                raise MessageError(f"filter on {flt.path}: invalid pattern {value!r}: {exc.message}") from None
+            try:
+                match = pattern.search(text)
+            except ExpressionError as exc:
+                raise MessageError(f"filter on {flt.path}: {exc.message}") from None
             if (comparator == "=" and match) or (comparator == "!=" and not match):
                 return True, ""
         return False, f"{flt.path} is {excerpt(text)}: no value of {flt.values} matches ({comparator})"
-    return False, f"unsupported JSON type '{flt.type}'"
+    raise MessageError(f"filter on {flt.path}: unsupported JSON type '{flt.type}'")
 
 
 def _compare(a: float, comparator: str, b: float) -> bool:
@@ -268,7 +316,10 @@ def decide(message: dict[str, Any], dispatch: Dispatch) -> Decision:
         data = event_data(message, dispatch.source)
     except MessageError as exc:
         return Decision(message_id or "<no id>", "error", str(exc), receipt_handles=handles)
-    ok, reason = passes_filters(data, dispatch.filters, dispatch.filter_operator)
+    try:
+        ok, reason = passes_filters(data, dispatch.filters, dispatch.filter_operator)
+    except MessageError as exc:
+        return Decision(message_id, "error", f"dependency {dispatch.dependency!r}: {exc}", receipt_handles=handles)
     if not ok:
         return Decision(
             message_id, "filtered", f"dependency {dispatch.dependency!r}: {reason}", receipt_handles=handles
@@ -295,7 +346,17 @@ def decide_all(messages: list[dict[str, Any]], dispatch: Dispatch) -> list[Decis
             if isinstance(handle, str) and handle:
                 decisions[message_id].receipt_handles.append(handle)
             continue
-        decision = decide(message, dispatch)
+        try:
+            decision = decide(message, dispatch)
+        except Exception as exc:  # one message never takes the batch down: it is left for the dead-letter policy
+            handle = message.get("ReceiptHandle")
+            reason = "it nests too deeply" if isinstance(exc, RecursionError) else f"{type(exc).__name__}: {exc}"
+            decision = Decision(
+                message_id or "<no id>",
+                "error",
+                f"the message could not be processed ({reason[:300]})",
+                receipt_handles=[handle] if isinstance(handle, str) and handle else [],
+            )
         key = message_id or f"<no id {len(order)}>"
         decisions[key] = decision
         order.append(key)

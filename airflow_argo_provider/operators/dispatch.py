@@ -10,9 +10,10 @@ event, in order:
   the parameters taken from the message as ``conf``. Creating a run that already exists is a
   no-op: a message delivered twice (SQS is at-least-once, and the trigger does not delete what it
   receives) starts its workflow once. The message is deleted once all its runs exist;
-* a message that cannot be dispatched (a body that is not JSON with ``jsonBody``, a parameter
-  the message does not have, a workflow DAG that does not exist) is reported and left in the
-  queue: it becomes visible again after the visibility timeout, and after the queue's
+* a message that cannot be dispatched (a body that is not JSON with ``jsonBody``, too large or
+  too deeply nested, a filter that cannot be evaluated on it, a parameter the message does not
+  have, a workflow DAG that does not exist) is reported on one log line and left in the queue
+  (each message is decided on its own, so one poisonous message never stops the others): it becomes visible again after the visibility timeout, and after the queue's
   ``maxReceiveCount`` receptions SQS moves it to the dead-letter queue. The task then fails,
   listing each such message and why, after every other message was handled.
 """
@@ -164,7 +165,7 @@ class ArgoEventDispatchOperator(BaseOperator):
         for run in decision.runs:
             try:
                 created = create_run(run)
-            except RunCreationError as exc:
+            except Exception as exc:  # RunCreationError, or anything else: this message only
                 decision.action = "error"
                 decision.reason = f"trigger {run.trigger!r}: could not start a run of {run.dag_id}: {exc}"
                 return

@@ -404,3 +404,44 @@ def test_python_api_dispatches_to_a_workflow_dag_and_reports_a_missing_target(
     assert message_id in error
     attributes = aws.sqs.get_queue_attributes(QueueUrl=orphan_queue, AttributeNames=["All"])["Attributes"]
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
+
+
+def test_a_poisonous_message_is_left_for_the_dead_letter_queue_and_the_others_run(
+    aws: Any, events: Harness, tmp_path: Path
+) -> None:
+    """A 6 KB body of nested ``[`` once raised RecursionError for the whole batch on every redelivery;
+    a body with a 100,000-character value was silently filtered out (deleted). Each is now its own
+    message's error, and the uploads of the same batch start their runs."""
+    setup = Setup(aws, events, tmp_path, dlq=True)
+    for key in ("good-1.csv", "good-2.csv", "good-3.csv"):
+        aws.s3.put_object(Bucket=setup.bucket, Key=key, Body=b"x")
+    deep = aws.sqs.send_message(QueueUrl=setup.queue, MessageBody="[" * 6000)["MessageId"]
+    huge = {"Records": [{"eventName": "ObjectCreated:" + "x" * 100_001, "s3": {"bucket": {"name": "b"}}}]}
+    long_value = aws.sqs.send_message(QueueUrl=setup.queue, MessageBody=json.dumps(huge))["MessageId"]
+    assert setup.queued() == (6, 0)  # with S3's test event
+
+    batch, event = setup.poll()
+    assert len(batch) == 6
+    events.submit(setup.asset, event)
+    state, summary, error = setup.dispatch()
+    assert state == "failed"
+    assert len(summary["created"]) == 3 and len(summary["filtered"]) == 1  # the test event, logged
+    assert sorted(events.runs_of(setup.workflow)) == sorted(summary["created"])
+    reasons = {f["message_id"]: f["reason"] for f in summary["failed"]}
+    assert set(reasons) == {deep, long_value}
+    assert reasons[deep].startswith("the body nests more than 100 levels deep (jsonBody is set); body: ")
+    assert "too long for a regular expression" in reasons[long_value]
+    assert error.startswith("2 of 6 messages could not be dispatched (they stay in the queue): ")
+    assert setup.queued() == (0, 2)  # in flight, not deleted
+
+    # Redelivered until the queue's maxReceiveCount, then in the dead-letter queue: nothing is lost.
+    setup.show_again([m for m in batch if m["MessageId"] in reasons])
+    batch, event = setup.poll()
+    events.submit(setup.asset, event)
+    state, summary, _ = setup.dispatch()
+    assert state == "failed" and summary["created"] == [] and len(summary["failed"]) == 2
+    setup.show_again(batch)
+    assert aws.sqs.receive_message(QueueUrl=setup.queue, WaitTimeSeconds=0).get("Messages", []) == []
+    dead = aws.sqs.receive_message(QueueUrl=setup.dlq, MaxNumberOfMessages=10)["Messages"]
+    assert {m["MessageId"] for m in dead} == {deep, long_value}
+    assert len(events.runs_of(setup.workflow)) == 3
