@@ -766,9 +766,15 @@ def _sprig_title(ctx: Context, text: Any) -> str:
 
 
 def _sprig_indent(ctx: Context, spaces: Any, text: Any, newline: bool = False) -> str:
-    pad = " " * max(0, _to_int64(spaces))
-    result = pad + _strval(text).replace("\n", "\n" + pad)
-    return _bounded_str(("\n" + result) if newline else result)
+    width = max(0, _to_int64(spaces))
+    source = _strval(text)
+    # The size of the result, checked before anything is built.
+    size = len(source) + width * (source.count("\n") + 1) + (1 if newline else 0)
+    if size > MAX_STRING_LENGTH:
+        raise Fail(f"string of {size} characters exceeds the limit of {MAX_STRING_LENGTH}")
+    pad = " " * width
+    result = pad + source.replace("\n", "\n" + pad)
+    return ("\n" + result) if newline else result
 
 
 def _sprig_quote(ctx: Context, *values: Any, single: bool = False) -> str:

@@ -122,7 +122,13 @@ _LAYOUT_TOKENS = [
 ]
 
 
+#: Longest layout, and longest time text, read or written (real ones are a few dozen characters).
+MAX_LAYOUT_LENGTH = 1_000
+
+
 def _tokenize_layout(layout: str) -> list[tuple[bool, str]]:
+    if len(layout) > MAX_LAYOUT_LENGTH:
+        raise Fail(f"time layout of {len(layout)} characters is longer than the limit of {MAX_LAYOUT_LENGTH}")
     parts: list[tuple[bool, str]] = []
     pos = 0
     literal = ""
@@ -355,6 +361,8 @@ _DEFAULT_LAYOUTS = [
 
 def parse_time(text: str, layout: str | None = None, tz: _dt.tzinfo = UTC) -> _dt.datetime:
     """expr-lang's ``date(text[, layout])``: try the given layout or the usual ones."""
+    if len(text) > MAX_LAYOUT_LENGTH:
+        raise Fail(f"time text of {len(text)} characters is longer than the limit of {MAX_LAYOUT_LENGTH}")
     if layout is not None:
         return parse_layout(layout, text, tz)
     for candidate in _DEFAULT_LAYOUTS:
