@@ -50,7 +50,7 @@ def queue_url(entry: dict[str, Any]) -> str:
 
 
 def sqs_source(event_source: Manifest, event_name: str) -> SqsSource:
-    from airflow_argo_provider.manifest.events import annotations_of
+    from airflow_argo_provider.manifest.event_documents import annotations_of
 
     entry = event_source.raw["spec"]["sqs"][event_name]
     notes = annotations_of(event_source)
@@ -84,7 +84,7 @@ def _filters(dependency: dict[str, Any]) -> tuple[list[DataFilter], str]:
 
 
 def _target(template: dict[str, Any], workflow: Manifest) -> Target:
-    from airflow_argo_provider.manifest.events import workflow_parameter_list
+    from airflow_argo_provider.manifest.event_documents import workflow_parameter_list
 
     body = template.get("argoWorkflow") or template.get("k8s") or {}
     params = workflow_parameter_list(workflow)
@@ -112,7 +112,7 @@ def build_dispatches(mset: ManifestSet) -> list[Dispatch]:
     """The dispatcher plans of every valid Sensor of ``mset`` (whose EventSource and Workflows are valid)."""
     if not mset.by_kind("Sensor"):
         return []
-    from airflow_argo_provider.manifest.events import embedded_workflows, sqs_events
+    from airflow_argo_provider.manifest.event_documents import embedded_workflows, sqs_events
 
     events = sqs_events(mset)
     out: list[Dispatch] = []

@@ -280,7 +280,7 @@ def read_document(doc: YamlDocument, file: str, into: ManifestSet) -> None:
         into.file_problems.append(Problem("AAP012", f"{kind} has no metadata.name", file, doc.line))
         return
     if kind in EVENT_KINDS:
-        from airflow_argo_provider.manifest.events import read_event_document
+        from airflow_argo_provider.manifest.event_documents import read_event_document
 
         read_event_document(doc, file, into)
         return
