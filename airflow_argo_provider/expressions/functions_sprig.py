@@ -371,9 +371,13 @@ def _sprig_mod(ctx: Context, a: Any, b: Any) -> int:
 
 def _sprig_round(ctx: Context, value: Any, places: Any, roundon: Any = 0.5) -> float:
     number = _to_float64(value)
-    pow10 = 10 ** _to_int64(places)
+    exponent = _to_int64(places)
+    # Go's math.Pow(10, places): a float, +Inf past 1e308 (never a huge integer).
+    pow10 = math.inf if exponent > 308 else 0.0 if exponent < -323 else 10.0**exponent
     digit = pow10 * number
-    _, frac = math.modf(digit)
+    if not math.isfinite(digit) or pow10 == 0.0:
+        return math.nan
+    frac, _ = math.modf(digit)  # Go's math.Modf returns (int, frac); Python's (frac, int)
     if frac >= _to_float64(roundon):
         return math.ceil(digit) / pow10
     return math.floor(digit) / pow10

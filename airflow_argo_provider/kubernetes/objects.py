@@ -28,8 +28,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from airflow_argo_provider.manifest.resource_syntax import (
     ACTIONS,
     MERGE_STRATEGIES,
@@ -38,6 +36,7 @@ from airflow_argo_provider.manifest.resource_syntax import (
     check_jq,
     kube_jsonpath,
 )
+from airflow_argo_provider.manifest.yaml_source import YamlSyntaxError, load_all
 
 PATCH_CONTENT_TYPES = {
     "strategic": "application/strategic-merge-patch+json",
@@ -187,10 +186,10 @@ def parse_request(resource: Mapping[str, Any], manifest: str | None = None) -> R
     flags = [str(f) for f in resource.get("flags") or []]
     document: Any = None
     if text.strip():
-        try:
-            documents = [d for d in yaml.safe_load_all(text) if d is not None]
-        except yaml.YAMLError as exc:
-            raise ResourceError(f"the resource manifest is not valid YAML: {exc}") from None
+        try:  # the same limits as manifests (no alias bombs, bounded depth)
+            documents = load_all(text)
+        except YamlSyntaxError as exc:
+            raise ResourceError(f"the resource manifest is not valid YAML: line {exc.line}: {exc.message}") from None
         if len(documents) != 1:
             raise ResourceError(f"the resource manifest holds {len(documents)} objects; write exactly one")
         document = documents[0]

@@ -182,3 +182,23 @@ def test_cached_evaluation_is_cheap() -> None:
     for _ in range(5000):
         evaluate(expression, env)
     assert time.monotonic() - start < 1.0
+
+
+def test_regex_runs_on_re2_with_go_semantics() -> None:
+    """google-re2 behind Go's rules: messages, character offsets, successive empty matches."""
+    with pytest.raises(ExpressionError, match=r"error parsing regexp: missing closing \): `\(`"):
+        compile_regex("(")
+    with pytest.raises(ExpressionError, match="invalid nested repetition operator"):
+        compile_regex("a**")
+    with pytest.raises(ExpressionError, match="invalid or unsupported Perl syntax"):
+        compile_regex("(?=a)")
+    # Go's FindAllStringIndex: no empty match right after a match; offsets in characters, not bytes.
+    assert compile_regex("a*").find_all("baaac") == [[0, 0], [1, 4], [5, 5]]
+    assert compile_regex("\u00e9*").find_all("a\u00e9b\u00e9\u00e9") == [[0, 0], [1, 2], [3, 5]]
+    assert compile_regex(r"(?P<word>\p{Greek}+)").find("abc \u03b1\u03b2\u03b3") == [4, 7, 4, 7]
+    # ^ and \b see the whole text, not the slice after the previous match.
+    assert compile_regex("^a").find_all("aaa") == [[0, 1]]
+    # A lone surrogate (from JSON) is matched as U+FFFD, as Go reads invalid UTF-8.
+    assert compile_regex(".").search("\ud800") is True
+    with pytest.raises(ExpressionError, match="too long for a regular expression"):
+        compile_regex("a").search("a" * 100_001)

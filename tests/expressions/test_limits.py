@@ -109,3 +109,14 @@ def test_indent_checks_the_size_before_building() -> None:
         with pytest.raises(ExpressionError, match="exceeds the limit"):
             evaluate(f"sprig.{fn}(count, text)", LARGE)
     assert time.monotonic() - start < MAX_SECONDS
+
+
+def test_sprig_round_is_gos() -> None:
+    """math.Pow(10, places) is a float (a huge ``places`` once computed a billion-digit integer), and
+    the fractional part decides the rounding, as in sprig."""
+    assert evaluate("sprig.round(3.14159, 2)", {}) == 3.14
+    assert evaluate("sprig.round(123.5555, 3)", {}) == 123.556
+    assert evaluate("sprig.round(-3.7, 0)", {}) == -4.0
+    start = time.monotonic()
+    evaluate("sprig.round(1.5, 1000000000)", {})
+    assert time.monotonic() - start < 0.1
