@@ -111,7 +111,7 @@ def _checked(workflow: dict[str, Any], source: str) -> tuple[Any, ManifestSet]:
     mset = ManifestSet()
     mset.files.append(source)
     read_document(YamlDocument(value=workflow, index=0, line=1), source, mset)
-    check_set(mset)
+    check_set(mset, kubernetes_names=False)  # named by Airflow ids, not Kubernetes objects
     errors = [p for p in mset.problems if not p.note]
     if errors:
         raise ManifestError(errors)

@@ -43,15 +43,18 @@ from airflow_argo_provider.manifest.yaml_source import Path
 MAX_CALL_DEPTH = 50
 
 
-def check_set(mset: ManifestSet) -> None:
+def check_set(mset: ManifestSet, kubernetes_names: bool = True) -> None:
     """Run every check on every manifest of ``mset``; problems land on the manifests.
 
     Each manifest is checked on its own: an unexpected failure becomes that manifest's problem
     (AAP008), never an exception that would take the other manifests of the folder down.
+    ``kubernetes_names=False`` (workflows built by the Python API, named by Airflow ids) skips
+    the Kubernetes and ``argo lint`` rules for ``metadata.name``.
     """
     _check_duplicate_names(mset)
-    for manifest in mset.manifests:
-        manifest.problems.extend(name_problems(manifest))
+    if kubernetes_names:
+        for manifest in mset.manifests:
+            manifest.problems.extend(name_problems(manifest))
     for manifest in mset.manifests:
         if manifest.kind in EVENT_KINDS or manifest.model is None or manifest.spec is None:
             continue
