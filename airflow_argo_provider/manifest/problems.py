@@ -94,7 +94,9 @@ _CATALOGUE = [
     Code(
         "AAP107",
         "unsupported: artifact store",
-        "Only S3, HTTP and raw artifacts are supported (not GCS, Azure, OSS, HDFS, Git, Artifactory).",
+        "S3, GCS, Azure Blob, Git (inputs), Artifactory, HTTP (download and upload) and raw artifacts run "
+        "(docs/artifacts.md); OSS, HDFS and artifact plugins are rejected, and so are artifact repositories "
+        "(`archiveLocation`, `artifactRepositoryRef`) in a store other than S3.",
     ),
     Code("AAP108", "unsupported: executor plugin", "Only the `sns` executor plugin is run natively."),
     Code(

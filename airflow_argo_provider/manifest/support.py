@@ -18,7 +18,7 @@ from airflow_argo_provider.plan.locks import LockError, lock_of
 
 Finding = tuple[Path, str, str]
 
-SUPPORTED_ARTIFACT_STORES: frozenset[str] = frozenset({"s3", "http", "raw"})
+SUPPORTED_ARTIFACT_STORES: frozenset[str] = frozenset({"s3", "gcs", "azure", "git", "artifactory", "http", "raw"})
 ALL_ARTIFACT_STORES = ("s3", "gcs", "azure", "oss", "hdfs", "git", "artifactory", "http", "raw", "plugin")
 # Executor plugins run natively in the worker (their bodies are checked in manifest/plugins.py).
 NATIVE_PLUGINS: frozenset[str] = frozenset({"sns"})
@@ -155,7 +155,9 @@ def _template_features(template: dict[str, Any], path: Path) -> Iterator[Finding
             yield (
                 (*path, "archiveLocation", stores[0]),
                 "AAP107",
-                (f"{stores[0]} archive locations are not supported (S3 is)"),
+                (
+                    f"{stores[0]} archive locations are not supported (S3 is; {stores[0]} artifacts with a full location are)"
+                ),
             )
         if location.get("archiveLogs"):
             yield (
@@ -176,7 +178,11 @@ def _artifact_features(artifact: Any, path: Path) -> Iterator[Finding]:
         return
     for store in ALL_ARTIFACT_STORES:
         if artifact.get(store) is not None and store not in SUPPORTED_ARTIFACT_STORES:
-            yield (*path, store), "AAP107", f"{store} artifacts are not supported (S3, HTTP and raw are)"
+            yield (
+                (*path, store),
+                "AAP107",
+                f"{store} artifacts are not supported (S3, GCS, Azure Blob, Git, Artifactory, HTTP and raw are)",
+            )
             return
     if artifact.get("artifactGC") is not None:
         yield (*path, "artifactGC"), "AAP113", "artifact garbage collection is not run"
