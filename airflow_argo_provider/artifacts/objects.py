@@ -198,16 +198,23 @@ def object_path(store: str, spec: dict[str, Any], secret: SecretReader) -> Objec
 
 
 # -- operations ------------------------------------------------------------------------------------
-def _explain(exc: BaseException, where: str, action: str) -> StoreError:
+def _explain(exc: BaseException, place: str, action: str) -> StoreError:
     name = type(exc).__name__
     text = str(exc).splitlines()[0][:300] if str(exc) else name
-    if isinstance(exc, PermissionError) or "403" in text or "AuthorizationFailure" in text:
-        text = f"access denied: the credentials may not {action} {where} ({text})"
+    if isinstance(exc, FileNotFoundError) and action != "read":
+        text = "the bucket or container does not exist"
+    elif isinstance(exc, PermissionError) or "403" in text or "AuthorizationFailure" in text:
+        text = f"access denied: the credentials may not {action} {place} ({text})"
     elif "NoSuchBucket" in text or "ContainerNotFound" in text or "bucket does not exist" in text.lower():
         text = f"the bucket or container does not exist ({text})"
     else:
         text = f"{name}: {text}"
-    return StoreError(f"failed to {action} {where}: {text}")
+    return StoreError(f"failed to {action} {place}: {text}")
+
+
+def where(path: ObjectStoragePath) -> str:
+    """The path as a URL, without the alias of its filesystem."""
+    return f"{path.protocol}://{path.path}"
 
 
 def _is_file(path: ObjectStoragePath) -> bool:
@@ -220,7 +227,7 @@ def _is_file(path: ObjectStoragePath) -> bool:
 def download(path: ObjectStoragePath, dest: Path, archive: str | None) -> None:
     """Place the object at ``dest`` (unpacked per ``archive``), or every object below the key
     as a directory; raises :class:`ArtifactNotFound` when neither exists."""
-    where = str(path)
+    place_where = where(path)
     key = path.path.rstrip("/")
     try:
         if not path.path.endswith("/") and _is_file(path):
@@ -228,7 +235,7 @@ def download(path: ObjectStoragePath, dest: Path, archive: str | None) -> None:
                 try:
                     place(stream, dest, archive)
                 except ArchiveError as exc:
-                    raise StoreError(f"{where}: {exc}") from None
+                    raise StoreError(f"{place_where}: {exc}") from None
             return
         names = [n for n in path.fs.find(key) if n.startswith(key + "/")]
     except (StoreError, ArtifactNotFound):
@@ -236,13 +243,13 @@ def download(path: ObjectStoragePath, dest: Path, archive: str | None) -> None:
     except FileNotFoundError:
         names = []
     except Exception as exc:
-        raise _explain(exc, where, "read") from None
+        raise _explain(exc, place_where, "read") from None
     if not names:
-        raise ArtifactNotFound(f"{where}: the key does not exist")
-    _download_tree(path, key, sorted(names), dest, where)
+        raise ArtifactNotFound(f"{place_where}: the key does not exist")
+    _download_tree(path, key, sorted(names), dest, place_where)
 
 
-def _download_tree(path: ObjectStoragePath, key: str, names: list[str], dest: Path, where: str) -> None:
+def _download_tree(path: ObjectStoragePath, key: str, names: list[str], dest: Path, place: str) -> None:
     root = dest.parent / f".{dest.name}.tmpdir"
     if root.exists():
         shutil.rmtree(root)
@@ -264,7 +271,7 @@ def _download_tree(path: ObjectStoragePath, key: str, names: list[str], dest: Pa
         raise
     except Exception as exc:
         shutil.rmtree(root, ignore_errors=True)
-        raise _explain(exc, where, "read") from None
+        raise _explain(exc, place, "read") from None
     if dest.is_dir() and not dest.is_symlink():
         shutil.rmtree(dest)
     elif dest.exists() or dest.is_symlink():
@@ -274,6 +281,7 @@ def _download_tree(path: ObjectStoragePath, key: str, names: list[str], dest: Pa
 
 def _abort(handle: Any) -> None:
     """Throw an unfinished upload away: nothing is committed."""
+    handle = getattr(handle, "_obj", handle)  # the file behind ObjectStoragePath's lineage wrapper
     try:
         handle.discard()
     except Exception:
@@ -283,12 +291,12 @@ def _abort(handle: Any) -> None:
 
 def upload_stream(path: ObjectStoragePath, stream: IO[bytes], check: Callable[[], None] | None = None) -> int:
     """Write everything ``stream`` yields to ``path``; ``check`` runs before the commit."""
-    where = str(path)
+    target = where(path)
     total = 0
     try:
         handle = path.open("wb", block_size=BLOCK_SIZE)
     except Exception as exc:
-        raise _explain(exc, where, "upload to") from None
+        raise _explain(exc, target, "upload to") from None
     try:
         while True:
             chunk = stream.read(CHUNK)
@@ -303,7 +311,7 @@ def upload_stream(path: ObjectStoragePath, stream: IO[bytes], check: Callable[[]
         _abort(handle)
         if isinstance(exc, (ArchiveError, StoreError)) or not isinstance(exc, Exception):
             raise
-        raise _explain(exc, where, "upload to") from None
+        raise _explain(exc, target, "upload to") from None
     return total
 
 

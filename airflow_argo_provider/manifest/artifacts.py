@@ -140,7 +140,11 @@ def _check_output_location(store: str, value: Any, path: Path) -> Iterator[Findi
     required = {"gcs": ("bucket",), "azure": ("endpoint", "container")}[store]
     missing = [f for f in required if not value.get(f)]
     if missing:
-        yield (*path, store), "AAP031", f"the {store} location of an output artifact needs {' and '.join(f'`{f}`' for f in missing)}"
+        yield (
+            (*path, store),
+            "AAP031",
+            f"the {store} location of an output artifact needs {' and '.join(f'`{f}`' for f in missing)}",
+        )
 
 
 def _argument(artifact: Any, path: Path) -> Iterator[Finding]:
