@@ -177,7 +177,7 @@ def _put_handler(server: PutServer) -> type[BaseHTTPRequestHandler]:
                 remaining -= len(chunk)
                 yield chunk
 
-        def do_PUT(self) -> None:  # noqa: N802
+        def do_PUT(self) -> None:
             if not self._authorized():
                 return
             path = self.path.split("?", 1)[0]
@@ -190,7 +190,7 @@ def _put_handler(server: PutServer) -> type[BaseHTTPRequestHandler]:
                     out.write(chunk)
             self._reply(201, b"created")
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if not self._authorized():
                 return
             target = server.file(self.path.split("?", 1)[0])
@@ -301,8 +301,8 @@ def _git_handler(root: Path, user: str, password: str) -> type[BaseHTTPRequestHa
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = _serve  # noqa: N815
-        do_POST = _serve  # noqa: N815
+        do_GET = _serve
+        do_POST = _serve
 
     return Handler
 

@@ -109,7 +109,7 @@ class _TokenServer(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
         type(self).grants.append(body)
         payload = json.dumps({"access_token": "token-" + uuid.uuid4().hex, "expires_in": 3600, "token_type": "Bearer"})
