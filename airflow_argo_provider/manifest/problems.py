@@ -59,6 +59,13 @@ _CATALOGUE = [
         "`artifactRepositoryRef` names a ConfigMap or key that is not in the folder tree.",
     ),
     Code(
+        "AAP036",
+        "invalid metric",
+        "A `metrics.prometheus` entry Argo refuses: a name or label key that is not a Prometheus name, no "
+        "`help`, a counter, gauge or histogram without `value`. Metrics are emitted through "
+        "OpenTelemetry (metrics.md).",
+    ),
+    Code(
         "AAP041",
         "unknown event source",
         "A Sensor dependency names an EventSource, or an event of it, that is not in the folder tree.",

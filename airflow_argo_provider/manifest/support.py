@@ -30,7 +30,6 @@ _TEMPLATE_BODIES = {
 _SPEC_NOTES = {
     "ttlStrategy": "has no effect: Airflow keeps run history until `airflow db clean`",
     "archiveLogs": "has no effect: Airflow keeps every task log",
-    "metrics": "has no effect: Prometheus metrics are not emitted (use Airflow's metrics)",
     "priority": "has no effect: the run priority of the Argo controller has no Airflow equivalent",
     "podDisruptionBudget": "has no effect: no PodDisruptionBudget is created",
 }
@@ -77,8 +76,20 @@ def unsupported_features(raw: dict[str, Any], spec_path: Path) -> Iterator[Findi
     for key, reason in _SPEC_NOTES.items():
         if spec.get(key) is not None:
             yield (*spec_path, key), "AAP201", f"{key} {reason}"
+    if spec.get("metrics") is not None:
+        yield from _metric_findings(spec["metrics"], (*spec_path, "metrics"), "workflow")
     for template, path in _templates(spec, spec_path):
         yield from _template_features(template, path)
+
+
+def _metric_findings(metrics: Any, path: Path, scope: str) -> Iterator[Finding]:
+    """Metrics are emitted through OpenTelemetry (docs/metrics.md); what Argo refuses is AAP036,
+    what it accepts but could never emit a note."""
+    from airflow_argo_provider.metrics.spec import problems
+
+    for i, spec in enumerate((metrics or {}).get("prometheus") or [] if isinstance(metrics, dict) else []):
+        for where, error, message in problems(spec, scope):
+            yield (*path, "prometheus", i, *where), "AAP036" if error else "AAP201", message
 
 
 def _get(node: Any, path: Path) -> Any:
@@ -133,7 +144,7 @@ def _template_features(template: dict[str, Any], path: Path) -> Iterator[Finding
     if template.get("memoize") is not None:
         yield (*path, "memoize"), "AAP106", "memoization (result caching in a ConfigMap) is not run"
     if template.get("metrics") is not None:
-        yield (*path, "metrics"), "AAP201", "metrics has no effect: Prometheus metrics are not emitted"
+        yield from _metric_findings(template["metrics"], (*path, "metrics"), "template")
     suspend = template.get("suspend")
     if isinstance(suspend, dict) and not suspend.get("duration"):
         yield (*path, "suspend"), "AAP110", "suspend without duration waits for a manual resume, which is not run"
