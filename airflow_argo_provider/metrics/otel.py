@@ -11,7 +11,7 @@ counters and histograms use delta temporality: a collector adds up what every pr
 (an OpenTelemetry collector's Prometheus exporter does), where cumulative streams of
 short-lived processes would overwrite each other. Gauges carry their last value; a realtime
 gauge is observed at every export while its node runs. Names get ``[argo] metrics_prefix``
-(default ``argo_workflows_``, the names Argo's Prometheus endpoint and dashboards use; empty
+(default ``argo_workflows_``, the names Argo's Prometheus endpoint and dashboards use; ``none``
 for the bare names Argo sends over OTLP).
 """
 
@@ -49,10 +49,11 @@ def enabled() -> bool:
 
 
 def prefix() -> str:
+    """``[argo] metrics_prefix``; ``none`` (or an empty variable) for no prefix."""
     value = os.environ.get("AIRFLOW__ARGO__METRICS_PREFIX")
-    if value is not None:
-        return value
-    return setting("metrics_prefix", DEFAULT_PREFIX) or ""
+    if value is None:
+        value = setting("metrics_prefix", DEFAULT_PREFIX) or ""
+    return "" if value.strip().lower() in ("", "none") else value.strip()
 
 
 def endpoint() -> str:
