@@ -99,6 +99,15 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "http://127.0.0.1:9000",
                         "default": None,
                     },
+                    "metrics_prefix": {
+                        "description": "Prefix of the names of Argo's metrics sent through OpenTelemetry when "
+                        "[metrics] otel_on is set (docs/metrics.md): argo_workflows_ gives the names of Argo's "
+                        "Prometheus endpoint; none gives the bare names Argo sends over OTLP.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "none",
+                        "default": "argo_workflows_",
+                    },
                     "kubernetes_startup_timeout": {
                         "description": "Seconds a pod may take to be scheduled, and then to start.",
                         "version_added": "0.1.0",

@@ -54,6 +54,9 @@ NOT_RUN_LABELS = {"duration": "runs for a long time (upstream label no-test: dur
 NOT_RUN = {
     "sidecar-nginx.yaml": "its step waits for an nginx sidecar, and nginx is not installed here",
     "sidecar-dind.yaml": "its step waits for a Docker daemon sidecar",
+    "input-artifact-git.yaml": "clones a public GitHub repository (tests/artifacts runs it against a local one)",
+    "ci.yaml": "clones a public GitHub repository and builds it with Go",
+    "ci-output-artifact.yaml": "clones a public GitHub repository and builds it with Go",
 }
 RUN_TIMEOUT = 150
 

@@ -20,7 +20,8 @@ that file and adds it to the outputs document the worker reads.
 Credentials: each Secret reference of a location (``accessKeySecret`` ...) reaches the agent
 as an environment variable with ``valueFrom.secretKeyRef`` (``ARGO_ARTIFACTS`` maps references
 to variable names), so secret values never appear in the pod spec; without references boto3's
-default chain applies (IRSA, instance profiles). Needs Python, boto3 and this package.
+default chain applies (IRSA, instance profiles). Needs Python, boto3 and this package; GCS and
+Azure Blob artifacts also need gcsfs/adlfs (the ``google``/``azure`` extras), Git inputs ``git``.
 """
 
 from __future__ import annotations

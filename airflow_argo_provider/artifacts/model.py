@@ -2,8 +2,9 @@
 
 A *location* is a plain dictionary in Argo's field names, as Argo records it in a node's
 outputs: ``{"s3": {"bucket": ..., "key": ..., "endpoint": ..., "region": ...}}`` (with an
-``"archive"`` entry saying how the object was packed), ``{"http": {"url": ...}}`` or
-``{"raw": {"data": ...}}``. Locations hold references to Kubernetes Secrets
+``"archive"`` entry saying how the object was packed), ``{"gcs": {"bucket", "key"}}``,
+``{"azure": {"endpoint", "container", "blob"}}``, ``{"http": {"url": ...}}``,
+``{"artifactory": {"url": ...}}``, ``{"git": {"repo", "revision"}}`` or ``{"raw": {"data": ...}}``. Locations hold references to Kubernetes Secrets
 (``accessKeySecret: {name, key}``), never secret values, so they may travel through XCom.
 
 :class:`InputArtifact` and :class:`OutputArtifact` are what a backend needs to stage one
@@ -19,7 +20,9 @@ from airflow_argo_provider.artifacts.archive import Strategy
 
 # "local": the local backend's own store (a folder on this machine), used when no artifact
 # repository is configured; never written in manifests.
-STORES = ("s3", "http", "raw", "local")
+STORES = ("s3", "gcs", "azure", "http", "artifactory", "git", "raw", "local")
+# Stores an output artifact can be saved to (git is input only, raw has nothing to write to).
+OUTPUT_STORES = ("s3", "gcs", "azure", "http", "artifactory")
 
 
 class ArtifactError(ValueError):
@@ -50,8 +53,15 @@ def describe(location: dict[str, Any] | None) -> str:
     spec = location[store]
     if store == "s3":
         return f"s3://{spec.get('bucket', '?')}/{spec.get('key', '')}"
-    if store == "http":
-        return str(spec.get("url", "?"))
+    if store == "gcs":
+        return f"gs://{spec.get('bucket', '?')}/{spec.get('key', '')}"
+    if store == "azure":
+        return f"azure://{spec.get('container', '?')}/{spec.get('blob', '')} at {spec.get('endpoint', '?')}"
+    if store in ("http", "artifactory"):
+        return str(spec.get("url", "?")).split("?", 1)[0]
+    if store == "git":
+        revision = spec.get("revision") or spec.get("branch")
+        return f"git {spec.get('repo', '?')}" + (f" at {revision}" if revision else "")
     if store == "local":
         return f"local artifact store: {spec.get('key', '')}"
     return "raw data"
@@ -99,7 +109,7 @@ class OutputArtifact:
 
     name: str
     path: str
-    destination: dict[str, Any]  # an s3 location with its key
+    destination: dict[str, Any]  # a location in one of OUTPUT_STORES (or the local store)
     strategy: Strategy = field(default_factory=Strategy)
     optional: bool = False
     global_name: str | None = None

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_argo_provider.artifacts import repository
 from airflow_argo_provider.artifacts.archive import NONE, ArchiveError, strategy_of
 from airflow_argo_provider.artifacts.model import (
+    OUTPUT_STORES,
     ArtifactError,
     InputArtifact,
     OutputArtifact,
@@ -47,7 +48,9 @@ if TYPE_CHECKING:
     from airflow_argo_provider.plan.model import Node, Plan
     from airflow_argo_provider.runtime.view import RunView
 
-SOURCES = ("from", "fromExpression", "s3", "http", "raw")
+SOURCES = ("from", "fromExpression", "s3", "gcs", "azure", "http", "artifactory", "git", "raw")
+# The field of an object store's location that holds the object's key.
+KEY_FIELDS = {"s3": "key", "gcs": "key", "azure": "blob"}
 _REF = re.compile(r"^(steps|tasks)\.([^.\[\]]+)")
 
 
@@ -101,16 +104,17 @@ def _with_sub_path(location: dict[str, Any], sub_path: str, name: str) -> dict[s
         return location
     store = store_of(location)
     hint = location.get("archive") or {}
-    if store != "s3":
-        raise ArtifactError(f"inputs.artifacts.{name}: subPath needs an S3 artifact")
+    if store not in KEY_FIELDS:
+        raise ArtifactError(f"inputs.artifacts.{name}: subPath needs an S3, GCS or Azure artifact")
     if isinstance(hint, dict) and hint and "none" not in hint:
         raise ArtifactError(
             f"inputs.artifacts.{name}: subPath selects a path inside an artifact stored without archiving "
             "(archive: none); this one is an archive"
         )
     out = copy.deepcopy(location)
-    key = str(out["s3"].get("key") or "").rstrip("/")
-    out["s3"]["key"] = posixpath.join(key, sub_path.strip("/")) if key else sub_path.strip("/")
+    field = KEY_FIELDS[store]
+    key = str(out[store].get(field) or "").rstrip("/")
+    out[store][field] = posixpath.join(key, sub_path.strip("/")) if key else sub_path.strip("/")
     return out
 
 
@@ -382,9 +386,14 @@ def output_artifacts(
         except ArchiveError as exc:
             raise ArtifactError(f"{what}: {exc}") from None
         assert strategy is not None
+        store = store_of(dict(spec))
+        if store is not None and store not in OUTPUT_STORES:
+            raise ArtifactError(f"{what}: output artifacts cannot be stored in {store}")
+        if store not in (None, "s3"):
+            assert store is not None
+            out.append(_other_output(spec, store, name, path, strategy, sub))
+            continue
         s3 = spec.get("s3")
-        if s3 is None and store_of(dict(spec)) is not None:
-            raise ArtifactError(f"{what}: output artifacts are stored in S3 only")
         location = templated_strings(copy.deepcopy(s3 or {}), functools.partial(sub, what=what))
         needs_repo = not location.get("bucket") or not location.get("key")
         repo_value = repo_for() if needs_repo else None
@@ -426,6 +435,29 @@ def output_artifacts(
             )
         )
     return out
+
+
+def _other_output(
+    spec: Mapping[str, Any], store: str, name: str, path: str, strategy: Any, sub: Callable[..., str]
+) -> OutputArtifact:
+    """An output artifact stored in GCS, Azure, HTTP or Artifactory: its location as written,
+    substituted; a GCS/Azure location without a key gets Argo's default key."""
+    what = f"outputs.artifacts.{name}"
+    location = templated_strings(copy.deepcopy(dict(spec[store])), functools.partial(sub, what=what))
+    field = KEY_FIELDS.get(store)
+    if field is not None and not location.get(field):
+        file_name = f"{name}{strategy.suffix}" if strategy.mode != NONE else posixpath.basename(path.rstrip("/"))
+        location[field] = posixpath.join(sub(repository.DEFAULT_KEY_FORMAT, f"{what}: keyFormat"), file_name or name)
+    if store in ("http", "artifactory") and not location.get("url"):
+        raise ArtifactError(f"{what}: the {store} location has no url")
+    return OutputArtifact(
+        name=name,
+        path=path,
+        destination={store: location},
+        strategy=strategy,
+        optional=bool(spec.get("optional")),
+        global_name=spec.get("globalName"),
+    )
 
 
 def step_artifacts(
@@ -485,6 +517,19 @@ def preview_artifacts(
         name = str(spec.get("name"))
         strategy = strategy_of(spec.get("archive") if isinstance(spec.get("archive"), dict) else None)
         assert strategy is not None
+        other = store_of(dict(spec))
+        if other not in (None, "s3"):
+            assert other is not None
+            outputs.append(
+                OutputArtifact(
+                    name=name,
+                    path=lenient(str(spec.get("path") or "")),
+                    destination={other: lenient(copy.deepcopy(spec[other]))},
+                    strategy=strategy,
+                    optional=bool(spec.get("optional")),
+                )
+            )
+            continue
         s3 = lenient(copy.deepcopy(spec.get("s3") or {}))
         if repo and not s3.get("bucket"):
             s3 = {**copy.deepcopy(repo["s3"]), **s3}

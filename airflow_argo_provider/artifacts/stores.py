@@ -1,7 +1,10 @@
-"""Load an artifact from its location, or store one, whatever the store: S3, HTTP or raw.
+"""Load an artifact from its location, or store one, whatever the store: S3, GCS, Azure Blob,
+HTTP, Artifactory, Git (inputs) or raw.
 
 :class:`Stores` is what the staging code and the in-pod agent use; it dispatches to
-:mod:`.s3` and :mod:`.http` and handles ``raw`` itself. Saving takes either a path on disk
+:mod:`.s3` (boto3), :mod:`.objects` (GCS and Azure Blob through Airflow's
+``ObjectStoragePath``), :mod:`.http` (HTTP and Artifactory), :mod:`.git` and handles ``raw``
+itself. Saving takes either a path on disk
 (the local backend reads the step's files directly) or a tar stream of that path (in a pod
 the main container hands its outputs over as an uncompressed tar, as Argo's emissary does),
 and packs it per the artifact's archive strategy on the way to S3 without unpacking to disk.
@@ -14,15 +17,17 @@ import os
 import shutil
 import tarfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import IO, Any
 
+from airflow_argo_provider.artifacts import objects
 from airflow_argo_provider.artifacts import s3 as s3store
 from airflow_argo_provider.artifacts.archive import (
     CHUNK,
     NONE,
     TAR,
-    ZIP,
     ArchiveError,
     _Producer,
     packed,
@@ -30,6 +35,7 @@ from airflow_argo_provider.artifacts.archive import (
 )
 from airflow_argo_provider.artifacts.clients import ClientCache, SecretReader, SessionFactory, encryption_args
 from airflow_argo_provider.artifacts.model import ArtifactNotFound, OutputArtifact, StoreError, store_of
+from airflow_argo_provider.artifacts.objects import OBJECT_STORES
 
 
 class Stores:
@@ -54,10 +60,19 @@ class Stores:
                 shutil.rmtree(dest)
             dest.write_bytes(str(data).encode("utf-8"))
             return
-        if store == "http":
+        if store in ("http", "artifactory"):
             from airflow_argo_provider.artifacts import http
 
-            http.download(location["http"], dest, archive, self.secret)
+            spec = location["http"] if store == "http" else http.artifactory_spec(location["artifactory"])
+            http.download(spec, dest, archive, self.secret)
+            return
+        if store in OBJECT_STORES:
+            objects.download(objects.object_path(store, location[store], self.secret), dest, archive)
+            return
+        if store == "git":
+            from airflow_argo_provider.artifacts import git
+
+            git.clone(location["git"], dest, self.secret)
             return
         if store == "local":
             _load_local(location["local"], dest, archive)
@@ -99,6 +114,21 @@ class Stores:
         if "local" in artifact.destination:
             _save_local(artifact, source)
             return artifact.location()
+        store = store_of(artifact.destination)
+        if store in OBJECT_STORES:
+            path = objects.object_path(store, artifact.destination[store], self.secret)
+            if artifact.strategy.mode == NONE and source.is_dir():
+                objects.upload_directory(path, source)
+            elif artifact.strategy.mode == NONE:
+                with source.open("rb") as handle:
+                    objects.upload_stream(path, handle)
+            else:
+                with packed(source, artifact.strategy) as (stream, check):
+                    objects.upload_stream(path, stream, check)
+            return artifact.location()
+        if store in ("http", "artifactory"):
+            self._upload_http(artifact, store, lambda: _path_body(source, artifact))
+            return artifact.location()
         client, bucket, key, put_extra, part_extra = self._prepare_save(artifact)
         strategy = artifact.strategy
         if strategy.mode == NONE:
@@ -112,34 +142,102 @@ class Stores:
                 s3store.upload_stream(client, bucket, key, stream, extra=put_extra, part_extra=part_extra, check=check)
         return artifact.location()
 
+    def _upload_http(self, artifact: OutputArtifact, store: str, opener: Any) -> None:
+        from airflow_argo_provider.artifacts import http
+
+        spec = artifact.destination[store]
+        http.upload(spec if store == "http" else http.artifactory_spec(spec), opener, self.secret)
+
     def save_tar(self, artifact: OutputArtifact, tar_stream: IO[bytes]) -> dict[str, Any]:
         """Store the artifact from an uncompressed tar of its path (one root entry)."""
+        store = store_of(artifact.destination)
+        if store != "s3":
+            return self._save_tar_elsewhere(artifact, store, tar_stream)
         client, bucket, key, put_extra, part_extra = self._prepare_save(artifact)
         strategy = artifact.strategy
-        if strategy.mode == TAR:
-
-            def gzip_it(sink: Any) -> None:
-                with gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=strategy.level, mtime=0) as out:
-                    shutil.copyfileobj(tar_stream, out, CHUNK)
-
-            producer = _Producer(gzip_it)
-            try:
-                s3store.upload_stream(
-                    client, bucket, key, producer.reader, extra=put_extra, part_extra=part_extra, check=producer.check
-                )
-            finally:
-                producer.close()
-        elif strategy.mode == ZIP:
-            producer = _Producer(lambda sink: _tar_to_zip(tar_stream, sink))
-            try:
-                s3store.upload_stream(
-                    client, bucket, key, producer.reader, extra=put_extra, part_extra=part_extra, check=producer.check
-                )
-            finally:
-                producer.close()
+        if strategy.mode != NONE:
+            with _tar_repacked(tar_stream, strategy) as (stream, check):
+                s3store.upload_stream(client, bucket, key, stream, extra=put_extra, part_extra=part_extra, check=check)
         else:
-            _tar_to_objects(tar_stream, client, bucket, key, put_extra, part_extra)
+            base = key.rstrip("/")
+
+            def put(rel: str, stream: IO[bytes]) -> None:
+                target = f"{base}/{rel}" if rel else key
+                s3store.upload_stream(client, bucket, target, stream, extra=put_extra, part_extra=part_extra)
+
+            _tar_to_objects(tar_stream, put)
         return artifact.location()
+
+    def _save_tar_elsewhere(self, artifact: OutputArtifact, store: str | None, tar_stream: IO[bytes]) -> dict[str, Any]:
+        """``save_tar`` for GCS, Azure, HTTP and Artifactory: the packed stream, or (``none``)
+        the tar's files one by one."""
+        strategy = artifact.strategy
+        if store in OBJECT_STORES:
+            path = objects.object_path(store, artifact.destination[store], self.secret)
+            if strategy.mode == NONE:
+                _tar_to_objects(
+                    tar_stream, lambda rel, stream: objects.upload_stream(path / rel if rel else path, stream)
+                )
+            else:
+                with _tar_repacked(tar_stream, strategy) as (stream, check):
+                    objects.upload_stream(path, stream, check)
+            return artifact.location()
+        if store in ("http", "artifactory"):
+            if strategy.mode == NONE:
+
+                def put(rel: str, stream: IO[bytes]) -> None:
+                    if rel:
+                        raise StoreError(
+                            f"output artifact {artifact.name!r}: {artifact.path} is a directory; an HTTP upload "
+                            "needs an archive (tar or zip)"
+                        )
+                    self._upload_http(artifact, store, lambda: nullcontext((stream, None, None)))
+
+                _tar_to_objects(tar_stream, put)
+                return artifact.location()
+
+            @contextmanager
+            def body() -> Iterator[tuple[IO[bytes], int | None, Any]]:
+                with _tar_repacked(tar_stream, strategy) as (stream, check):
+                    yield stream, None, check
+
+            self._upload_http(artifact, store, body)
+            return artifact.location()
+        raise StoreError(f"output artifact {artifact.name!r}: unsupported destination {sorted(artifact.destination)}")
+
+
+@contextmanager
+def _path_body(source: Path, artifact: OutputArtifact) -> Iterator[tuple[IO[bytes], int | None, Any]]:
+    """The body of an HTTP upload: the file itself (``none``), or its archive as a stream."""
+    if artifact.strategy.mode == NONE:
+        if source.is_dir():
+            raise StoreError(
+                f"output artifact {artifact.name!r}: {artifact.path} is a directory; an HTTP upload needs "
+                "an archive (tar or zip)"
+            )
+        with source.open("rb") as handle:
+            yield handle, source.stat().st_size, None
+        return
+    with packed(source, artifact.strategy) as (stream, check):
+        yield stream, None, check
+
+
+@contextmanager
+def _tar_repacked(tar_stream: IO[bytes], strategy: Any) -> Iterator[tuple[IO[bytes], Any]]:
+    """A tar stream of the step's output packed per ``strategy`` (gzip, or zip)."""
+    if strategy.mode == TAR:
+
+        def gzip_it(sink: Any) -> None:
+            with gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=strategy.level, mtime=0) as out:
+                shutil.copyfileobj(tar_stream, out, CHUNK)
+
+        producer = _Producer(gzip_it)
+    else:
+        producer = _Producer(lambda sink: _tar_to_zip(tar_stream, sink))
+    try:
+        yield producer.reader, producer.check
+    finally:
+        producer.close()
 
 
 def _local_path(spec: dict[str, Any]) -> Path:
@@ -208,11 +306,9 @@ def _tar_to_zip(tar_stream: IO[bytes], sink: Any) -> None:
                     shutil.copyfileobj(source, dst, CHUNK)
 
 
-def _tar_to_objects(
-    tar_stream: IO[bytes], client: Any, bucket: str, key: str, put_extra: dict[str, Any], part_extra: dict[str, Any]
-) -> None:
-    """``archive: none``: the single file as ``key``, a directory's files below ``key/``."""
-    base = key.rstrip("/")
+def _tar_to_objects(tar_stream: IO[bytes], put: Any) -> None:
+    """``archive: none``: ``put("", stream)`` for a single file, ``put(RELATIVE/PATH, stream)``
+    for each file of a directory."""
     root: str | None = None
     with _members(tar_stream) as tar:
         for member in tar:
@@ -223,7 +319,7 @@ def _tar_to_objects(
                     source = tar.extractfile(member)
                     assert source is not None
                     with source:
-                        s3store.upload_stream(client, bucket, key, source, extra=put_extra, part_extra=part_extra)
+                        put("", source)
                     return
                 continue
             if not member.isreg():
@@ -232,6 +328,6 @@ def _tar_to_objects(
             source = tar.extractfile(member)
             assert source is not None
             with source:
-                s3store.upload_stream(client, bucket, f"{base}/{rel}", source, extra=put_extra, part_extra=part_extra)
+                put(rel, source)
     if root is None:
         raise ArchiveError("the step's output archive is empty")

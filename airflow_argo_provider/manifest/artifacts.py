@@ -15,7 +15,15 @@ from airflow_argo_provider.expressions import template_variables
 from airflow_argo_provider.manifest.support import Finding, _get, _templates
 from airflow_argo_provider.manifest.yaml_source import Path
 
-SOURCES = ("from", "fromExpression", "s3", "http", "raw")
+SOURCES = ("from", "fromExpression", "s3", "gcs", "azure", "http", "artifactory", "git", "raw")
+# Where a container's or script's output artifact can be stored.
+OUTPUT_STORES = ("s3", "gcs", "azure", "http", "artifactory")
+_SECRET_FIELDS = {
+    "gcs": ("serviceAccountKeySecret",),
+    "azure": ("accountKeySecret",),
+    "git": ("usernameSecret", "passwordSecret", "sshPrivateKeySecret"),
+    "artifactory": ("usernameSecret", "passwordSecret"),
+}
 _LEAF_BODIES = ("container", "script")
 _REFERENCE_PREFIXES = ("steps.", "tasks.", "inputs.artifacts.", "workflow.outputs.artifacts.")
 
@@ -82,12 +90,30 @@ def _check_source(artifact: Mapping[str, Any], path: Path) -> Iterator[Finding]:
                     yield (*path, "s3", name), "AAP031", f"s3.{name} must name a secret and a key"
             if bool(value.get("accessKeySecret")) != bool(value.get("secretKeySecret")):
                 yield (*path, "s3"), "AAP031", "s3 accessKeySecret and secretKeySecret go together"
-    elif source == "http":
+    elif source in ("http", "artifactory"):
         url = value.get("url") if isinstance(value, dict) else None
         if not url:
-            yield (*path, "http"), "AAP031", "an http artifact needs a `url`"
+            yield (*path, source), "AAP031", f"an {source} artifact needs a `url`"
+    elif source in ("gcs", "azure", "git"):
+        yield from _check_other(source, value, path)
     elif source == "raw" and (not isinstance(value, dict) or value.get("data") is None):
         yield (*path, "raw"), "AAP031", "a raw artifact needs `data`"
+
+
+def _check_other(source: str, value: Any, path: Path) -> Iterator[Finding]:
+    if not isinstance(value, dict):
+        yield (*path, source), "AAP031", f"the {source} location is a mapping"
+        return
+    required = {"gcs": ("bucket", "key"), "azure": ("endpoint", "container", "blob"), "git": ("repo",)}[source]
+    missing = [f for f in required if not value.get(f)]
+    if missing:
+        yield (*path, source), "AAP031", f"the {source} location needs {' and '.join(f'`{f}`' for f in missing)}"
+    for name in _SECRET_FIELDS.get(source, ()):
+        ref = value.get(name)
+        if ref is not None and not (isinstance(ref, dict) and ref.get("name") and ref.get("key")):
+            yield (*path, source, name), "AAP031", f"{source}.{name} must name a secret and a key"
+    if source == "git" and value.get("singleBranch") and not value.get("branch"):
+        yield (*path, source, "singleBranch"), "AAP031", "git singleBranch needs a `branch`"
 
 
 def _check_archive(artifact: Mapping[str, Any], path: Path) -> Iterator[Finding]:
@@ -103,12 +129,33 @@ def _check_archive(artifact: Mapping[str, Any], path: Path) -> Iterator[Finding]
         yield (*path, "archive", "tar", "compressionLevel"), "AAP031", "compressionLevel must be from 0 to 9"
 
 
+def _check_output_location(store: str, value: Any, path: Path) -> Iterator[Finding]:
+    """An output's GCS/Azure location may leave its key out (Argo's default key is used)."""
+    if store in ("http", "artifactory"):
+        yield from _check_source({store: value}, path)
+        return
+    if not isinstance(value, dict):
+        yield (*path, store), "AAP031", f"the {store} location is a mapping"
+        return
+    required = {"gcs": ("bucket",), "azure": ("endpoint", "container")}[store]
+    missing = [f for f in required if not value.get(f)]
+    if missing:
+        yield (
+            (*path, store),
+            "AAP031",
+            f"the {store} location of an output artifact needs {' and '.join(f'`{f}`' for f in missing)}",
+        )
+
+
 def _argument(artifact: Any, path: Path) -> Iterator[Finding]:
     if not isinstance(artifact, dict):
         return
     yield from _check_source(artifact, path)
     if not _sources(artifact) and not artifact.get("optional"):
-        message = f"argument artifact {artifact.get('name')!r} has no source (from, fromExpression, s3, http or raw)"
+        message = (
+            f"argument artifact {artifact.get('name')!r} has no source (from, fromExpression, s3, gcs, azure, "
+            "http, artifactory, git or raw)"
+        )
         yield path, "AAP031", message
 
 
@@ -131,14 +178,26 @@ def _template(template: dict[str, Any], path: Path) -> Iterator[Finding]:
         if leaf:
             if not artifact.get("path"):
                 yield where, "AAP031", f"output artifact {artifact.get('name')!r} needs the `path` it is read from"
-            if "http" in sources:
-                yield (*where, "http"), "AAP107", "http output artifacts (uploads over HTTP) are not supported (S3 is)"
+            if "git" in sources:
+                yield (*where, "git"), "AAP107", "git artifacts are inputs only (Argo has no git output)"
             elif any(s in sources for s in ("from", "fromExpression", "raw")):
-                first = next(s for s in sources if s != "s3")
-                message = f"an output artifact of a container or script is stored in S3; `{first}` is not allowed here"
+                first = next(s for s in sources if s not in OUTPUT_STORES)
+                message = (
+                    "an output artifact of a container or script is stored in S3, GCS, Azure Blob, HTTP or "
+                    f"Artifactory; `{first}` is not allowed here"
+                )
                 yield (*where, first), "AAP031", message
             yield from _check_archive(artifact, where)
-            if "s3" in sources:
+            stores = [s for s in sources if s in OUTPUT_STORES]
+            if len(stores) > 1:
+                yield (
+                    (*where, stores[1]),
+                    "AAP031",
+                    f"an artifact takes one location; this one has {' and '.join(stores)}",
+                )
+            elif stores and stores[0] != "s3":
+                yield from _check_output_location(stores[0], artifact[stores[0]], where)
+            elif stores:
                 yield from _check_source({"s3": artifact["s3"]}, where)
         elif group:
             if not any(s in sources for s in ("from", "fromExpression")):

@@ -112,6 +112,13 @@ _CATALOGUE = [
         "time zone is unknown, or it has no schedule.",
     ),
     Code(
+        "AAP036",
+        "invalid metric",
+        "A `metrics.prometheus` entry Argo refuses: a name or label key that is not a Prometheus name, no "
+        "`help`, a counter, gauge or histogram without `value`. Metrics are emitted through "
+        "OpenTelemetry (metrics.md).",
+    ),
+    Code(
         "AAP041",
         "unknown event source",
         "A Sensor dependency names an EventSource, or an event of it, that is not in the folder tree.",
@@ -147,7 +154,9 @@ _CATALOGUE = [
     Code(
         "AAP107",
         "unsupported: artifact store",
-        "Only S3, HTTP and raw artifacts are supported (not GCS, Azure, OSS, HDFS, Git, Artifactory).",
+        "S3, GCS, Azure Blob, Git (inputs), Artifactory, HTTP (download and upload) and raw artifacts run "
+        "(docs/artifacts.md); OSS, HDFS and artifact plugins are rejected, and so are artifact repositories "
+        "(`archiveLocation`, `artifactRepositoryRef`) in a store other than S3.",
     ),
     Code("AAP108", "unsupported: executor plugin", "Only the `sns` executor plugin is run natively."),
     Code(

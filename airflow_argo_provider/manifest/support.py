@@ -18,7 +18,7 @@ from airflow_argo_provider.manifest.yaml_source import Path
 
 Finding = tuple[Path, str, str]
 
-SUPPORTED_ARTIFACT_STORES: frozenset[str] = frozenset({"s3", "http", "raw"})
+SUPPORTED_ARTIFACT_STORES: frozenset[str] = frozenset({"s3", "gcs", "azure", "git", "artifactory", "http", "raw"})
 ALL_ARTIFACT_STORES = ("s3", "gcs", "azure", "oss", "hdfs", "git", "artifactory", "http", "raw", "plugin")
 # Executor plugins run natively in the worker (their bodies are checked in manifest/plugins.py).
 NATIVE_PLUGINS: frozenset[str] = frozenset({"sns"})
@@ -30,7 +30,6 @@ _TEMPLATE_BODIES = {
 _SPEC_NOTES = {
     "ttlStrategy": "has no effect: Airflow keeps run history until `airflow db clean`",
     "archiveLogs": "has no effect: Airflow keeps every task log",
-    "metrics": "has no effect: Prometheus metrics are not emitted (use Airflow's metrics)",
     "priority": "has no effect: the run priority of the Argo controller has no Airflow equivalent",
     "podDisruptionBudget": "has no effect: no PodDisruptionBudget is created",
 }
@@ -77,8 +76,20 @@ def unsupported_features(raw: dict[str, Any], spec_path: Path) -> Iterator[Findi
     for key, reason in _SPEC_NOTES.items():
         if spec.get(key) is not None:
             yield (*spec_path, key), "AAP201", f"{key} {reason}"
+    if spec.get("metrics") is not None:
+        yield from _metric_findings(spec["metrics"], (*spec_path, "metrics"), "workflow")
     for template, path in _templates(spec, spec_path):
         yield from _template_features(template, path)
+
+
+def _metric_findings(metrics: Any, path: Path, scope: str) -> Iterator[Finding]:
+    """Metrics are emitted through OpenTelemetry (docs/metrics.md); what Argo refuses is AAP036,
+    what it accepts but could never emit a note."""
+    from airflow_argo_provider.manifest.metrics import problems
+
+    for i, spec in enumerate((metrics or {}).get("prometheus") or [] if isinstance(metrics, dict) else []):
+        for where, error, message in problems(spec, scope):
+            yield (*path, "prometheus", i, *where), "AAP036" if error else "AAP201", message
 
 
 def _get(node: Any, path: Path) -> Any:
@@ -133,7 +144,7 @@ def _template_features(template: dict[str, Any], path: Path) -> Iterator[Finding
     if template.get("memoize") is not None:
         yield (*path, "memoize"), "AAP106", "memoization (result caching in a ConfigMap) is not run"
     if template.get("metrics") is not None:
-        yield (*path, "metrics"), "AAP201", "metrics has no effect: Prometheus metrics are not emitted"
+        yield from _metric_findings(template["metrics"], (*path, "metrics"), "template")
     suspend = template.get("suspend")
     if isinstance(suspend, dict) and not suspend.get("duration"):
         yield (*path, "suspend"), "AAP110", "suspend without duration waits for a manual resume, which is not run"
@@ -155,7 +166,9 @@ def _template_features(template: dict[str, Any], path: Path) -> Iterator[Finding
             yield (
                 (*path, "archiveLocation", stores[0]),
                 "AAP107",
-                (f"{stores[0]} archive locations are not supported (S3 is)"),
+                (
+                    f"{stores[0]} archive locations are not supported (S3 is; {stores[0]} artifacts with a full location are)"
+                ),
             )
         if location.get("archiveLogs"):
             yield (
@@ -176,7 +189,11 @@ def _artifact_features(artifact: Any, path: Path) -> Iterator[Finding]:
         return
     for store in ALL_ARTIFACT_STORES:
         if artifact.get(store) is not None and store not in SUPPORTED_ARTIFACT_STORES:
-            yield (*path, store), "AAP107", f"{store} artifacts are not supported (S3, HTTP and raw are)"
+            yield (
+                (*path, store),
+                "AAP107",
+                f"{store} artifacts are not supported (S3, GCS, Azure Blob, Git, Artifactory, HTTP and raw are)",
+            )
             return
     if artifact.get("artifactGC") is not None:
         yield (*path, "artifactGC"), "AAP113", "artifact garbage collection is not run"

@@ -23,6 +23,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from airflow_argo_provider.expressions import ExpressionError
+from airflow_argo_provider.metrics.emit import begin_attempt
 from airflow_argo_provider.operators.retry import forget_first_attempt
 from airflow_argo_provider.plan.model import Node, Plan
 from airflow_argo_provider.runtime.context import workflow_vars
@@ -210,12 +211,13 @@ class ArgoNodeOperator(BaseOperator):
         if timeout is not None and timeout <= 0:
             return self.deadline_record(invocation, message)
         started = now_iso()
+        metrics = begin_attempt(invocation)  # realtime gauges are observed while it runs
         try:
             raw = self.run_invocation(invocation, context, timeout)
         except Exception as exc:
             log.exception("step %s failed to run", invocation.display_name)
             raw = RawOutcome(exit_code=None, message=f"{type(exc).__name__}: {exc}", error=True)
-        return self.attempt_record(invocation, raw, started, message)
+        return self.attempt_record(invocation, raw, started, message, metrics)
 
     @staticmethod
     def deadline_record(invocation: Invocation, message: str) -> NodeRecord:
@@ -231,12 +233,18 @@ class ArgoNodeOperator(BaseOperator):
         )
 
     @staticmethod
-    def attempt_record(invocation: Invocation, raw: RawOutcome, started: str, deadline_message: str) -> NodeRecord:
-        """The record of a finished attempt (``deadline_message`` when it ran out of time)."""
+    def attempt_record(
+        invocation: Invocation, raw: RawOutcome, started: str, deadline_message: str, metrics: Any = None
+    ) -> NodeRecord:
+        """The record of a finished attempt (``deadline_message`` when it ran out of time); the
+        template's metrics are emitted (``metrics``: those begun with the attempt)."""
         raw.started_at = raw.started_at or started
         record = finish(invocation, raw)
         if raw.timed_out:
             record.phase, record.message = FAILED, deadline_message
+        metrics = metrics or begin_attempt(invocation, started_at=raw.started_at)
+        if metrics is not None:
+            metrics.finish(record)
         return record
 
     @staticmethod

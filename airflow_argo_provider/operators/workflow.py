@@ -15,9 +15,10 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_argo_provider.metrics.emit import workflow_end
 from airflow_argo_provider.operators.base import fail
 from airflow_argo_provider.plan.model import Plan
-from airflow_argo_provider.runtime.context import workflow_vars
+from airflow_argo_provider.runtime.context import run_started, workflow_vars
 from airflow_argo_provider.runtime.phases import workflow_phase
 from airflow_argo_provider.runtime.records import SUCCEEDED, XCOM_KEY, NodeRecord, Payload
 from airflow_argo_provider.runtime.store import XComStore
@@ -55,6 +56,7 @@ class ArgoWorkflowPhaseOperator(BaseOperator):
         )
         record = NodeRecord(phase, message, parameters=outputs, display_name=view.workflow["workflow.name"])
         ti.xcom_push(key=XCOM_KEY, value=Payload(node=record).to_json())
+        workflow_end(self.plan, view, phase, run_started(context), context)
         if self.cleanup is not None:
             try:
                 self.cleanup(self.plan, str(context["run_id"]))

@@ -210,6 +210,12 @@ class PlanBuilder:
             global_outputs=self.global_outputs,
             workflow_lock=workflow_lock.__dict__ if workflow_lock is not None else None,
             artifact_repository=self._artifact_repository(),
+            metrics=copy.deepcopy(list((spec.get("metrics") or {}).get("prometheus") or [])),
+            workflow_template=(
+                None
+                if self.owner is manifest
+                else {"name": self.owner.name, "clusterScope": self.owner.kind == "ClusterWorkflowTemplate"}
+            ),
         )
         return plan
 

@@ -145,6 +145,10 @@ class Plan:
     # The artifact repository of ``artifactRepositoryRef`` (or the folder's default ConfigMap),
     # resolved at build time (see airflow_argo_provider.artifacts.repository); None: the deployment's.
     artifact_repository: dict[str, Any] | None = None
+    # The workflow's ``metrics.prometheus`` (see airflow_argo_provider.metrics).
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    # The WorkflowTemplate a ``workflowTemplateRef`` runs: {"name", "clusterScope"}; None otherwise.
+    workflow_template: dict[str, Any] | None = None
 
     def nodes(self) -> list[Node]:
         out = self.root.walk()

@@ -163,6 +163,8 @@ spec:
       - {name: out, archive: {none: {}, zip: {}}}
       - {name: web, path: /tmp/w, http: {url: "https://example.com/"}}
       - {name: gcs, path: /tmp/g, gcs: {bucket: b, key: k}}
+      - {name: oss, path: /tmp/o, oss: {bucket: b, key: k}}
+      - {name: src, path: /tmp/s, git: {repo: "https://example.com/r.git"}}
 """
 
 
@@ -186,10 +188,12 @@ def test_malformed_artifacts_are_reported_with_their_line() -> None:
         (22, "AAP031", "input artifact 'nowhere' needs a `path` to be placed at"),
         (26, "AAP031", "output artifact 'out' needs the `path` it is read from"),
         (26, "AAP031", "archive takes exactly one of none, tar and zip"),
-        (27, "AAP107", "http output artifacts (uploads over HTTP) are not supported (S3 is)"),
-        (28, "AAP107", "gcs artifacts are not supported (S3, HTTP and raw are)"),
+        (29, "AAP107", "oss artifacts are not supported (S3, GCS, Azure Blob, Git, Artifactory, HTTP and raw are)"),
+        (30, "AAP107", "git artifacts are inputs only (Argo has no git output)"),
     }
     assert expected <= found, sorted(found - expected)
+    # HTTP uploads and GCS outputs are valid
+    assert not {line for line, _, _ in found} & {27, 28}, sorted(found)
     assert not mset.manifests[0].ok
 
 
